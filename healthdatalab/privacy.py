@@ -1,0 +1,396 @@
+"""Differential privacy by hand: noise mechanisms, a few queries and a privacy budget.
+
+These functions are for teaching. They show in a few lines what a differentially private
+release does; for real releases use a library with audited samplers, such as OpenDP, whose
+floating-point noise is protected against the attacks that break naive samplers.
+
+Neighbouring data sets
+    A mechanism is differentially private *with respect to* a definition of neighbouring
+    data sets. Here:
+
+    * :func:`dp_count` and :func:`dp_histogram` protect against **adding or removing one
+      patient's record** (unbounded differential privacy). One record changes a count by at
+      most 1, and changes exactly one bin of a histogram with disjoint bins by at most 1.
+    * :func:`dp_mean` protects against **replacing one patient's record with another**
+      (bounded differential privacy): the number of records ``n`` is treated as public, as
+      OpenDP's ``make_mean`` does. With values clipped to ``[lower, upper]``, replacing one
+      record moves the mean by at most ``(upper - lower) / n``.
+
+    A replacement is a removal followed by an addition, so a release that is epsilon-DP under
+    add/remove is 2 epsilon-DP under replacement.
+
+Mechanisms
+    * Laplace: noise with scale ``b = sensitivity / epsilon`` (L1 sensitivity) gives
+      epsilon-DP (Dwork, McSherry, Nissim and Smith, 2006). Its mean absolute error is ``b``.
+    * Gaussian, classic calibration: ``sigma = sensitivity * sqrt(2 ln(1.25 / delta)) /
+      epsilon`` (L2 sensitivity) gives (epsilon, delta)-DP for ``0 < epsilon < 1`` (Dwork and
+      Roth, 2014, Theorem A.1). Outside that range the theorem does not apply, so
+      :func:`gaussian_sigma` refuses; tighter calibrations (the analytic Gaussian mechanism,
+      or zero-concentrated DP as OpenDP uses) need less noise.
+
+Every function takes a seeded :class:`numpy.random.Generator`, so a notebook gives the same
+numbers on every build.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Tolerance used by the accountant when it adds floating-point epsilons, so that spending
+#: ten times 0.1 out of a budget of 1.0 is allowed although 0.1 is not exact in binary.
+BUDGET_TOLERANCE = 1e-9
+
+_MECHANISMS = ("laplace", "gaussian")
+
+
+class BudgetExceededError(ValueError):
+    """Raised when a query would spend more privacy budget than is left."""
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _check_positive(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number greater than 0, got {value}")
+    return value
+
+
+def _check_delta(delta: object) -> float:
+    if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
+        raise TypeError(f"delta must be a number, got {type(delta).__name__} {delta!r}")
+    delta = float(delta)
+    if not 0 < delta < 1:
+        raise ValueError(f"delta must be strictly between 0 and 1, got {delta}")
+    return delta
+
+
+def _check_rng(rng: object) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            "rng must be a numpy.random.Generator (for example np.random.default_rng(42)), "
+            f"got {type(rng).__name__}"
+        )
+    return rng
+
+
+def _check_table(table: object) -> pd.DataFrame:
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"table must be a pandas DataFrame, got {type(table).__name__}")
+    return table
+
+
+def _check_column(table: pd.DataFrame, column: str) -> pd.Series:
+    if column not in table.columns:
+        raise KeyError(f"column {column!r} is not in the table; columns are {list(table.columns)}")
+    values = table[column]
+    if values.isna().any():
+        raise ValueError(
+            f"column {column!r} has {int(values.isna().sum())} missing value(s) (NaN); "
+            "impute or drop them before a private release, and count that step in your design"
+        )
+    return values
+
+
+def _check_bounds(lower: object, upper: object) -> tuple[float, float]:
+    for name, value in (("lower", lower), ("upper", upper)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+        if not math.isfinite(float(value)):
+            raise ValueError(f"{name} must be finite, got {value}")
+    if not lower < upper:
+        raise ValueError(f"lower must be less than upper, got lower={lower}, upper={upper}")
+    return float(lower), float(upper)
+
+
+def _check_mechanism(mechanism: str, delta: float | None) -> None:
+    if mechanism not in _MECHANISMS:
+        raise ValueError(f"mechanism must be one of {_MECHANISMS}, got {mechanism!r}")
+    if mechanism == "gaussian" and delta is None:
+        raise ValueError("the Gaussian mechanism needs a delta, for example delta=1e-6")
+    if mechanism == "laplace" and delta not in (None, 0, 0.0):
+        raise ValueError("the Laplace mechanism is pure epsilon-DP; leave delta unset")
+
+
+# --------------------------------------------------------------------------- mechanisms
+
+
+def laplace_scale(sensitivity: float, epsilon: float) -> float:
+    """Scale ``b = sensitivity / epsilon`` of Laplace noise that gives epsilon-DP."""
+    return _check_positive("sensitivity", sensitivity) / _check_positive("epsilon", epsilon)
+
+
+def laplace_mechanism(
+    value: float | np.ndarray,
+    sensitivity: float,
+    epsilon: float,
+    rng: np.random.Generator,
+) -> float | np.ndarray:
+    """Release ``value`` plus Laplace noise of scale ``sensitivity / epsilon``.
+
+    ``sensitivity`` is the L1 sensitivity of the query that produced ``value``: the most the
+    whole vector can change, summed over its entries, between neighbouring data sets.
+    """
+    scale = laplace_scale(sensitivity, epsilon)
+    rng = _check_rng(rng)
+    array = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(array)):
+        raise ValueError("value must be finite (no NaN or infinity)")
+    noisy = array + rng.laplace(0.0, scale, size=array.shape)
+    return float(noisy) if noisy.ndim == 0 else noisy
+
+
+def gaussian_sigma(sensitivity: float, epsilon: float, delta: float) -> float:
+    """Standard deviation of the classic Gaussian mechanism (Dwork and Roth 2014, Thm A.1).
+
+    ``sigma = sensitivity * sqrt(2 ln(1.25 / delta)) / epsilon``, valid for
+    ``0 < epsilon < 1``; ``sensitivity`` is the L2 sensitivity of the query.
+    """
+    sensitivity = _check_positive("sensitivity", sensitivity)
+    epsilon = _check_positive("epsilon", epsilon)
+    delta = _check_delta(delta)
+    if epsilon >= 1:
+        raise ValueError(
+            f"the classic Gaussian calibration is proven only for epsilon < 1, got {epsilon}; "
+            "use the Laplace mechanism or a tighter Gaussian analysis (such as OpenDP's)"
+        )
+    return sensitivity * math.sqrt(2 * math.log(1.25 / delta)) / epsilon
+
+
+def gaussian_mechanism(
+    value: float | np.ndarray,
+    sensitivity: float,
+    epsilon: float,
+    delta: float,
+    rng: np.random.Generator,
+) -> float | np.ndarray:
+    """Release ``value`` plus Gaussian noise calibrated by :func:`gaussian_sigma`."""
+    sigma = gaussian_sigma(sensitivity, epsilon, delta)
+    rng = _check_rng(rng)
+    array = np.asarray(value, dtype=float)
+    if not np.all(np.isfinite(array)):
+        raise ValueError("value must be finite (no NaN or infinity)")
+    noisy = array + rng.normal(0.0, sigma, size=array.shape)
+    return float(noisy) if noisy.ndim == 0 else noisy
+
+
+def expected_absolute_error(
+    mechanism: str, sensitivity: float, epsilon: float, delta: float | None = None
+) -> float:
+    """Mean absolute error of one noisy entry: ``b`` for Laplace, ``sigma sqrt(2/pi)`` for
+    the Gaussian mechanism."""
+    _check_mechanism(mechanism, delta)
+    if mechanism == "laplace":
+        return laplace_scale(sensitivity, epsilon)
+    return gaussian_sigma(sensitivity, epsilon, delta) * math.sqrt(2 / math.pi)
+
+
+def _add_noise(
+    value: float | np.ndarray,
+    sensitivity: float,
+    epsilon: float,
+    rng: np.random.Generator,
+    mechanism: str,
+    delta: float | None,
+) -> float | np.ndarray:
+    if mechanism == "laplace":
+        return laplace_mechanism(value, sensitivity, epsilon, rng)
+    return gaussian_mechanism(value, sensitivity, epsilon, delta, rng)
+
+
+# --------------------------------------------------------------------------- budget
+
+
+class PrivacyAccountant:
+    """A privacy budget under basic sequential composition.
+
+    Releasing mechanisms with ``(epsilon_i, delta_i)`` on the same data costs
+    ``(sum epsilon_i, sum delta_i)`` in total. :meth:`spend` records a release, and refuses
+    (raising :class:`BudgetExceededError`) one that would take the total over the budget, so
+    the amount spent never exceeds the budget.
+    """
+
+    def __init__(self, epsilon: float, delta: float = 0.0) -> None:
+        self.epsilon_budget = _check_positive("epsilon budget", epsilon)
+        if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
+            raise TypeError(f"delta budget must be a number, got {delta!r}")
+        if not 0 <= float(delta) < 1:
+            raise ValueError(f"delta budget must be at least 0 and below 1, got {delta}")
+        self.delta_budget = float(delta)
+        self._ledger: list[tuple[str, float, float]] = []
+
+    @property
+    def spent_epsilon(self) -> float:
+        """Total epsilon spent so far."""
+        return math.fsum(eps for _, eps, _ in self._ledger)
+
+    @property
+    def spent_delta(self) -> float:
+        """Total delta spent so far."""
+        return math.fsum(d for _, _, d in self._ledger)
+
+    @property
+    def remaining_epsilon(self) -> float:
+        """Epsilon still available (never negative)."""
+        return max(0.0, self.epsilon_budget - self.spent_epsilon)
+
+    @property
+    def remaining_delta(self) -> float:
+        """Delta still available (never negative)."""
+        return max(0.0, self.delta_budget - self.spent_delta)
+
+    def can_spend(self, epsilon: float, delta: float = 0.0) -> bool:
+        """True when a release costing ``(epsilon, delta)`` fits in what is left."""
+        epsilon = _check_positive("epsilon", epsilon)
+        if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
+            raise TypeError(f"delta must be a number, got {type(delta).__name__} {delta!r}")
+        if not 0 <= float(delta) < 1:
+            raise ValueError(f"delta must be at least 0 and below 1, got {delta}")
+        fits_eps = self.spent_epsilon + epsilon <= self.epsilon_budget + BUDGET_TOLERANCE
+        fits_delta = self.spent_delta + float(delta) <= self.delta_budget + BUDGET_TOLERANCE**2
+        return fits_eps and fits_delta
+
+    def spend(self, epsilon: float, delta: float = 0.0, *, label: str = "") -> None:
+        """Record a release costing ``(epsilon, delta)``, or refuse it if it does not fit."""
+        if not self.can_spend(epsilon, delta):
+            raise BudgetExceededError(
+                f"query {label or '(unnamed)'} needs epsilon={float(epsilon):g}, "
+                f"delta={float(delta):g}, but only epsilon={self.remaining_epsilon:g}, "
+                f"delta={self.remaining_delta:g} of the budget "
+                f"(epsilon={self.epsilon_budget:g}, delta={self.delta_budget:g}) is left"
+            )
+        self._ledger.append((label, float(epsilon), float(delta)))
+
+    def ledger(self) -> pd.DataFrame:
+        """One row per recorded release: label, epsilon, delta."""
+        return pd.DataFrame(self._ledger, columns=["query", "epsilon", "delta"])
+
+
+def _charge(
+    accountant: PrivacyAccountant | None, epsilon: float, delta: float | None, label: str
+) -> None:
+    if accountant is None:
+        return
+    if not isinstance(accountant, PrivacyAccountant):
+        raise TypeError(f"accountant must be a PrivacyAccountant, got {type(accountant).__name__}")
+    accountant.spend(epsilon, delta or 0.0, label=label)
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def dp_count(
+    table: pd.DataFrame,
+    epsilon: float,
+    rng: np.random.Generator,
+    *,
+    mechanism: str = "laplace",
+    delta: float | None = None,
+    accountant: PrivacyAccountant | None = None,
+) -> float:
+    """Noisy number of rows of ``table``.
+
+    Sensitivity 1: adding or removing one patient's record changes the count by 1. Filter
+    the table first to count a subgroup (a filter does not increase the sensitivity).
+    """
+    table = _check_table(table)
+    epsilon = _check_positive("epsilon", epsilon)
+    _check_mechanism(mechanism, delta)
+    _check_rng(rng)
+    _charge(accountant, epsilon, delta, "count")
+    return float(_add_noise(float(len(table)), 1.0, epsilon, rng, mechanism, delta))
+
+
+def clipped_mean_sensitivity(lower: float, upper: float, n: int) -> float:
+    """Sensitivity ``(upper - lower) / n`` of the mean of ``n`` values clipped to the bounds,
+    when one record is replaced by another (``n`` public)."""
+    lower, upper = _check_bounds(lower, upper)
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"n must be a positive whole number of records, got {n!r}")
+    return (upper - lower) / int(n)
+
+
+def dp_mean(
+    table: pd.DataFrame,
+    column: str,
+    lower: float,
+    upper: float,
+    epsilon: float,
+    rng: np.random.Generator,
+    *,
+    mechanism: str = "laplace",
+    delta: float | None = None,
+    accountant: PrivacyAccountant | None = None,
+) -> float:
+    """Noisy mean of ``column`` after clipping every value to ``[lower, upper]``.
+
+    The bounds must be chosen without looking at the data (from clinical knowledge, say).
+    The number of rows is treated as public, and the neighbouring relation is replacing one
+    record, so the sensitivity is ``(upper - lower) / n``. The noisy result is not clipped
+    again: it is an unbiased estimate of the clipped mean, and may fall slightly outside the
+    bounds when ``n`` is small.
+    """
+    table = _check_table(table)
+    lower, upper = _check_bounds(lower, upper)
+    epsilon = _check_positive("epsilon", epsilon)
+    _check_mechanism(mechanism, delta)
+    _check_rng(rng)
+    values = _check_column(table, column)
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise TypeError(f"column {column!r} must be numeric, got dtype {values.dtype}")
+    if len(values) == 0:
+        raise ValueError("the table is empty; a mean of no records is undefined")
+    sensitivity = clipped_mean_sensitivity(lower, upper, len(values))
+    _charge(accountant, epsilon, delta, f"mean of {column}")
+    clipped_mean = float(np.clip(values.to_numpy(dtype=float), lower, upper).mean())
+    return float(_add_noise(clipped_mean, sensitivity, epsilon, rng, mechanism, delta))
+
+
+def dp_histogram(
+    table: pd.DataFrame,
+    column: str,
+    categories: Sequence[object],
+    epsilon: float,
+    rng: np.random.Generator,
+    *,
+    mechanism: str = "laplace",
+    delta: float | None = None,
+    accountant: PrivacyAccountant | None = None,
+) -> pd.Series:
+    """Noisy count per category of ``column``, for categories fixed in advance.
+
+    The bins are disjoint, so adding or removing one record changes one count by 1: the L1
+    and L2 sensitivity of the whole vector are both 1, and every bin gets noise for
+    sensitivity 1 while the histogram as a whole costs one ``epsilon`` (parallel
+    composition). ``categories`` must be public (a code list, not the values seen in the
+    data, whose presence alone could reveal a rare patient); a value outside it raises.
+    """
+    table = _check_table(table)
+    epsilon = _check_positive("epsilon", epsilon)
+    _check_mechanism(mechanism, delta)
+    _check_rng(rng)
+    values = _check_column(table, column)
+    if isinstance(categories, str) or not isinstance(categories, Sequence):
+        raise TypeError("categories must be a list of the possible values, fixed in advance")
+    categories = list(categories)
+    if not categories:
+        raise ValueError("categories must not be empty")
+    if len(set(categories)) != len(categories):
+        raise ValueError("categories must not repeat a value")
+    unknown = sorted(set(values.unique()) - set(categories), key=str)
+    if unknown:
+        raise ValueError(
+            f"column {column!r} has values outside the declared categories: {unknown[:5]}"
+        )
+    _charge(accountant, epsilon, delta, f"histogram of {column}")
+    exact = values.value_counts().reindex(categories, fill_value=0).to_numpy(dtype=float)
+    noisy = _add_noise(exact, 1.0, epsilon, rng, mechanism, delta)
+    return pd.Series(noisy, index=pd.Index(categories, name=column), name="noisy_count")
