@@ -1,0 +1,40 @@
+"""Shared fixtures: the book is built once per test session and shared by the tests that need it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+# --all re-reads every page, so warnings of unchanged pages are reported too (notebook
+# outputs still come from the execution cache).
+STRICT = ["--all", "--builder", "html", "-n", "-W", "--keep-going"]
+
+
+@dataclass
+class Build:
+    returncode: int
+    log: str
+    html: Path
+
+
+def build_book(source: Path, timeout: int = 1500) -> Build:
+    """Run the README's build (strict: warnings are errors) on a book folder."""
+    result = subprocess.run(
+        [str(BIN / "jupyter-book"), "build", str(source), *STRICT],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Build(result.returncode, result.stdout + result.stderr, source / "_build" / "html")
+
+
+@pytest.fixture(scope="session")
+def book() -> Build:
+    """The whole book, built with every notebook executed (cached between runs)."""
+    return build_book(ROOT)

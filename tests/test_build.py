@@ -1,0 +1,88 @@
+"""The book builds strictly (warnings are errors), executes every notebook, and fails when it should."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+from bookcheck import ROOT, toc_files
+from conftest import build_book
+
+pytestmark = pytest.mark.build
+
+
+def test_book_builds_with_zero_warnings(book):
+    warnings = [line for line in book.log.splitlines() if re.search(r"WARNING|ERROR", line)]
+    assert book.returncode == 0, book.log[-5000:]
+    assert not warnings, "\n".join(warnings)
+
+
+def test_every_toc_page_becomes_html(book):
+    missing = [name for name in toc_files() if not (book.html / f"{name}.html").exists()]
+    assert not missing, missing
+    assert (book.html / "index.html").exists()
+
+
+def test_notebooks_were_executed_and_asserted(book):
+    """Each notebook page shows outputs produced at build time (not committed ones)."""
+    for name in toc_files():
+        if not name.startswith("notebooks/") or name == "notebooks/index":
+            continue
+        soup = BeautifulSoup((book.html / f"{name}.html").read_text(encoding="utf-8"), "html.parser")
+        assert soup.select(".cell_output"), f"{name}: no executed output on the page"
+        assert not soup.select(".output.traceback"), f"{name}: a traceback is on the page"
+
+
+def test_bibliography_lists_the_cited_sources(book):
+    html = (book.html / "bibliography.html").read_text(encoding="utf-8")
+    assert "Regulation (EU) 2025/327" in html
+    assert "10.1038/sdata.2016.18" in html
+
+
+# The build must refuse a broken book: a tiny book with the real configuration.
+
+
+def _mini_book(tmp_path: Path, page: str) -> Path:
+    book = tmp_path / "book"
+    book.mkdir()
+    shutil.copy(ROOT / "_config.yml", book / "_config.yml")
+    shutil.copy(ROOT / "references.bib", book / "references.bib")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: page\n")
+    (book / "intro.md").write_text("# Mini book\n")
+    (book / "page.md").write_text(page)
+    return book
+
+
+NOTEBOOK_HEADER = """---
+jupytext:
+  text_representation: {extension: .md, format_name: myst}
+kernelspec: {display_name: Python 3, language: python, name: python3}
+---
+# A notebook
+"""
+
+
+def test_a_failing_notebook_cell_fails_the_build(tmp_path):
+    book = _mini_book(
+        tmp_path,
+        NOTEBOOK_HEADER + "```{code-cell} ipython3\nassert 1 + 1 == 3, 'arithmetic broke'\n```\n",
+    )
+    result = build_book(book, timeout=300)
+    assert result.returncode != 0
+    assert "arithmetic broke" in result.log
+
+
+def test_an_unknown_citation_fails_the_build(tmp_path):
+    book = _mini_book(tmp_path, "# Page\n\nA claim {cite}`nosuchkey2099`.\n")
+    result = build_book(book, timeout=300)
+    assert result.returncode != 0
+    assert "nosuchkey2099" in result.log
+
+
+def test_a_notebook_that_passes_builds(tmp_path):
+    """The control case: the same mini book builds when the notebook is sound."""
+    book = _mini_book(tmp_path, NOTEBOOK_HEADER + "```{code-cell} ipython3\nassert 1 + 1 == 2\n```\n")
+    result = build_book(book, timeout=300)
+    assert result.returncode == 0, result.log[-3000:]
