@@ -1,4 +1,4 @@
-"""The book builds strictly (warnings are errors), executes every notebook, and fails when it should."""
+"""The book builds strictly (warnings are errors), runs every notebook, and fails when it should."""
 
 import re
 import shutil
@@ -30,7 +30,9 @@ def test_notebooks_were_executed_and_asserted(book):
     for name in toc_files():
         if not name.startswith("notebooks/") or name == "notebooks/index":
             continue
-        soup = BeautifulSoup((book.html / f"{name}.html").read_text(encoding="utf-8"), "html.parser")
+        soup = BeautifulSoup(
+            (book.html / f"{name}.html").read_text(encoding="utf-8"), "html.parser"
+        )
         assert soup.select(".cell_output"), f"{name}: no executed output on the page"
         assert not soup.select(".output.traceback"), f"{name}: a traceback is on the page"
 
@@ -83,6 +85,8 @@ def test_an_unknown_citation_fails_the_build(tmp_path):
 
 def test_a_notebook_that_passes_builds(tmp_path):
     """The control case: the same mini book builds when the notebook is sound."""
-    book = _mini_book(tmp_path, NOTEBOOK_HEADER + "```{code-cell} ipython3\nassert 1 + 1 == 2\n```\n")
+    book = _mini_book(
+        tmp_path, NOTEBOOK_HEADER + "```{code-cell} ipython3\nassert 1 + 1 == 2\n```\n"
+    )
     result = build_book(book, timeout=300)
     assert result.returncode == 0, result.log[-3000:]

@@ -103,8 +103,12 @@ def test_search_finds_a_term(page, site):
 
 def test_navigation_reaches_every_theme(page, site):
     page.goto(f"{site}/intro.html", wait_until="networkidle")
-    for theme in ("Sharing methods", "FAIR principles", "Privacy-enhancing technologies",
-                  "Law and regulation"):
+    for theme in (
+        "Sharing methods",
+        "FAIR principles",
+        "Privacy-enhancing technologies",
+        "Law and regulation",
+    ):
         link = page.locator("nav.bd-links a", has_text=theme).first
         assert link.is_visible(), theme
 

@@ -78,15 +78,29 @@ def _page(tmp_path: Path, folder: str, text: str) -> Path:
 
 def test_front_matter_check_rejects_a_page_without_it(tmp_path):
     page = _page(tmp_path, "privacy_tech", "# A page\n\nNo front matter.\n")
-    assert front_matter_problems(page) == ["page.md: no YAML front matter (--- ... ---) at the top of the page"]
+    assert front_matter_problems(page) == [
+        "page.md: no YAML front matter (--- ... ---) at the top of the page"
+    ]
 
 
 @pytest.mark.parametrize(
     ("folder", "meta", "expected"),
     [
-        ("privacy_tech", "audience: []\ntheme: privacy_tech", "'audience' must be a non-empty list"),
-        ("privacy_tech", "audience: [lawyers]\ntheme: privacy_tech", "unknown audience ['lawyers']"),
-        ("privacy_tech", "audience: [smes]\ntheme: legal\nlaw_checked: 2026-01-01", "has theme 'legal'"),
+        (
+            "privacy_tech",
+            "audience: []\ntheme: privacy_tech",
+            "'audience' must be a non-empty list",
+        ),
+        (
+            "privacy_tech",
+            "audience: [lawyers]\ntheme: privacy_tech",
+            "unknown audience ['lawyers']",
+        ),
+        (
+            "privacy_tech",
+            "audience: [smes]\ntheme: legal\nlaw_checked: 2026-01-01",
+            "has theme 'legal'",
+        ),
         ("legal", "audience: [smes]\ntheme: legal", "need 'law_checked: YYYY-MM-DD'"),
         ("legal", "audience: [smes]\ntheme: legal\nlaw_checked: 2999-01-01", "lies in the future"),
         ("legal", "audience: [smes]\ntheme: sharing", "'theme' must be one of"),
@@ -99,12 +113,18 @@ def test_front_matter_check_names_the_problem(tmp_path, folder, meta, expected):
 
 
 def test_a_complete_legal_page_passes(tmp_path):
-    page = _page(tmp_path, "legal", "---\naudience: [smes]\ntheme: legal\nlaw_checked: 2026-11-01\n---\n# T\n")
+    page = _page(
+        tmp_path,
+        "legal",
+        "---\naudience: [smes]\ntheme: legal\nlaw_checked: 2026-11-01\n---\n# T\n",
+    )
     assert front_matter_problems(page, today=dt.date(2026, 11, 23)) == []
 
 
 def test_citation_check_reports_unknown_keys(tmp_path):
-    page = _page(tmp_path, "legal", "See {cite}`gdpr2016,nosuchkey2099` and {cite:t}`alsomissing`.\n")
+    page = _page(
+        tmp_path, "legal", "See {cite}`gdpr2016,nosuchkey2099` and {cite:t}`alsomissing`.\n"
+    )
     assert cite_keys(page.read_text()) == {"gdpr2016", "nosuchkey2099", "alsomissing"}
     problems = unknown_citations([page], {"gdpr2016"})
     assert problems == [
