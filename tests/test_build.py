@@ -51,6 +51,8 @@ def _mini_book(tmp_path: Path, page: str) -> Path:
     book.mkdir()
     shutil.copy(ROOT / "_config.yml", book / "_config.yml")
     shutil.copy(ROOT / "references.bib", book / "references.bib")
+    for folder in ("_ext", "_static"):
+        shutil.copytree(ROOT / folder, book / folder)
     (book / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n  - file: page\n")
     (book / "intro.md").write_text("# Mini book\n")
     (book / "page.md").write_text(page)
