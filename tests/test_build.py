@@ -37,6 +37,21 @@ def test_notebooks_were_executed_and_asserted(book):
         assert not soup.select(".output.traceback"), f"{name}: a traceback is on the page"
 
 
+def test_notebooks_can_be_downloaded_as_ipynb(book):
+    """Readers get a runnable .ipynb from the download button of every notebook page."""
+    import nbformat
+
+    for name in toc_files():
+        if not name.startswith("notebooks/") or name == "notebooks/index":
+            continue
+        html = (book.html / f"{name}.html").read_text(encoding="utf-8")
+        leaf = name.split("/")[-1]
+        assert f"_sources/notebooks/{leaf}.ipynb" in html, f"{name}: no .ipynb download button"
+        notebook = nbformat.read(book.html / "_sources" / f"{name}.ipynb", as_version=4)
+        nbformat.validate(notebook)
+        assert any(cell.cell_type == "code" for cell in notebook.cells)
+
+
 def test_bibliography_lists_the_cited_sources(book):
     html = (book.html / "bibliography.html").read_text(encoding="utf-8")
     assert "Regulation (EU) 2025/327" in html
