@@ -97,13 +97,14 @@ def _check_count(name: str, value: object, low: int, high: int) -> int:
 def is_valid_bsn(bsn: object) -> bool:
     """True when ``bsn`` is a nine-digit string that passes the BSN eleven-test.
 
-    The test multiplies the digits by 9, 8, ..., 2 and the last digit by -1; the sum must be
-    divisible by 11. Passing it says the number is well formed, not that it was ever issued.
+    The test multiplies the digits by 9, 8, ..., 2 and the last digit by -1; the sum must be a
+    positive multiple of 11. Passing it says the number is well formed, not that it was issued.
     """
     if not isinstance(bsn, str) or len(bsn) != 9 or not bsn.isascii() or not bsn.isdigit():
         return False
     digits = np.frombuffer(bsn.encode("ascii"), dtype=np.uint8) - ord("0")
-    return int(digits @ _BSN_WEIGHTS) % 11 == 0
+    total = int(digits @ _BSN_WEIGHTS)
+    return total > 0 and total % 11 == 0
 
 
 def random_bsns(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -122,6 +123,7 @@ def random_bsns(n: int, rng: np.random.Generator) -> np.ndarray:
         check = (digits @ _BSN_WEIGHTS[:8]) % 11
         digits, check = digits[check < 10], check[check < 10]
         numbers_ = digits @ (10 ** np.arange(8, 0, -1)) + check
+        numbers_ = numbers_[numbers_ > 0]  # all zeros passes the sum but is no number
         found = np.unique(np.concatenate([found, numbers_]))
     found = rng.permutation(found)[:n]
     return np.char.zfill(found.astype(str), 9).astype(object)
@@ -289,7 +291,7 @@ def generate_cohort(
     suffixes = np.array(_AddressProvider.street_suffixes, dtype=object)
     street_base = last_names[rng.integers(0, last_names.size, n)]
     street = (
-        pd.Series(street_base).str.replace(" ", "", regex=False)
+        pd.Series(street_base).str.split(" ").str[-1].str.lstrip("'").str.capitalize()
         + pd.Series(suffixes[rng.integers(0, suffixes.size, n)])
         + " "
         + pd.Series(rng.integers(1, 200, n)).astype(str)
