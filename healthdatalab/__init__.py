@@ -4,6 +4,18 @@ One module per concern, each importing only those below it:
 
 ``cohort``
     seeded synthetic Dutch patient cohorts with a known ground truth, and a public register.
+``risk``
+    equivalence classes, uniqueness, k, l and t, prosecutor/journalist/marketer risk, linkage.
+``anonymise``
+    generalisation hierarchies, suppression, and a search that reaches k, l and t targets.
+``privacy``
+    differential privacy by hand: Laplace and Gaussian mechanisms, queries, a budget.
+``synthesis``
+    a teaching generator of synthetic data and its fidelity, utility and privacy evaluation.
+``federation``
+    partitions per hospital, FedAvg, secret sharing, output checks and the Flower app.
+``style``
+    one plotting style for every figure.
 
 Every function takes a table (or a number) and returns a table, a number or a figure; no
 module reads files the caller did not pass in, and no module prints.
