@@ -23,7 +23,11 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/python -m pip check || true
 	touch $@
 
-book: $(STAMP)
+MATHJAX := _static/vendor/mathjax/tex-mml-chtml.js
+$(MATHJAX): scripts/fetch_mathjax.py | $(STAMP)
+	$(BIN)/python scripts/fetch_mathjax.py
+
+book: $(STAMP) $(MATHJAX)
 	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
 
 # Debian's Chromium and ChromeDriver drive the site tests; installed only when missing.
@@ -33,7 +37,7 @@ browser:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-test: $(STAMP) browser
+test: $(STAMP) $(MATHJAX) browser
 	$(BIN)/python -m pytest
 
 # JupyterLab with jupytext: the MyST Markdown notebooks open as notebooks (double-click).

@@ -6,9 +6,10 @@ from sphinx.application import Sphinx
 def _unique(scripts):
     seen, unique = set(), []
     for script in scripts:
-        # Sphinx stores an inline script once with filename None and once with "".
+        # Sphinx stores an inline script once with filename None and once with "". A file is
+        # kept once whatever its attributes (MathJax arrives once deferred, once not).
         filename = getattr(script, "filename", str(script)) or ""
-        key = (filename, repr(getattr(script, "attributes", {})))
+        key = filename or repr(getattr(script, "attributes", {}))
         if key not in seen:
             seen.add(key)
             unique.append(script)
@@ -27,5 +28,6 @@ def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
 def setup(app: Sphinx) -> dict:
     # sphinx-book-theme 1.3 leaves the colour mode empty on a first visit; see the script.
     app.add_js_file("theme-mode.js", priority=100)
+    app.add_js_file("accessibility.js")
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
