@@ -1,0 +1,306 @@
+"""Tests for healthdatalab.privacy: noise scales, sensitivities, the budget and bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from healthdatalab import privacy
+from healthdatalab.privacy import (
+    BudgetExceededError,
+    PrivacyAccountant,
+    clipped_mean_sensitivity,
+    dp_count,
+    dp_histogram,
+    dp_mean,
+    expected_absolute_error,
+    gaussian_mechanism,
+    gaussian_sigma,
+    laplace_mechanism,
+    laplace_scale,
+)
+
+CATEGORIES = ["E11", "I10", "J44"]
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    n = 400
+    return pd.DataFrame(
+        {
+            "bmi": rng.normal(27.0, 5.0, n).round(1),
+            "diagnosis": rng.choice(CATEGORIES, size=n, p=[0.5, 0.3, 0.2]),
+            "smoking": rng.integers(0, 2, n),
+        }
+    )
+
+
+# --------------------------------------------------------------------------- mechanisms
+
+
+def test_laplace_scale_is_sensitivity_over_epsilon():
+    assert laplace_scale(2.0, 0.5) == 4.0
+
+
+def test_laplace_noise_has_the_calibrated_scale_empirically():
+    rng = np.random.default_rng(0)
+    sensitivity, epsilon = 3.0, 0.7
+    draws = laplace_mechanism(np.zeros(200_000), sensitivity, epsilon, rng)
+    b = sensitivity / epsilon
+    # For Laplace(b): mean absolute deviation b, standard deviation b * sqrt(2).
+    assert np.mean(np.abs(draws)) == pytest.approx(b, rel=0.02)
+    assert np.std(draws) == pytest.approx(b * math.sqrt(2), rel=0.02)
+    assert abs(np.mean(draws)) < 0.05 * b
+
+
+def test_gaussian_sigma_matches_the_classic_formula():
+    sigma = gaussian_sigma(1.0, 0.5, 1e-5)
+    assert sigma == pytest.approx(math.sqrt(2 * math.log(1.25e5)) / 0.5)
+
+
+def test_gaussian_noise_has_the_calibrated_sigma_empirically():
+    rng = np.random.default_rng(1)
+    draws = gaussian_mechanism(np.zeros(200_000), 2.0, 0.5, 1e-6, rng)
+    assert np.std(draws) == pytest.approx(gaussian_sigma(2.0, 0.5, 1e-6), rel=0.02)
+
+
+def test_gaussian_refuses_epsilon_outside_the_classic_theorem():
+    with pytest.raises(ValueError, match="epsilon < 1"):
+        gaussian_sigma(1.0, 1.0, 1e-5)
+
+
+def test_expected_absolute_error():
+    assert expected_absolute_error("laplace", 1.0, 0.5) == 2.0
+    sigma = gaussian_sigma(1.0, 0.5, 1e-5)
+    assert expected_absolute_error("gaussian", 1.0, 0.5, 1e-5) == pytest.approx(
+        sigma * math.sqrt(2 / math.pi)
+    )
+
+
+def test_same_seed_same_release_and_scalar_in_scalar_out():
+    a = laplace_mechanism(10.0, 1.0, 1.0, np.random.default_rng(5))
+    b = laplace_mechanism(10.0, 1.0, 1.0, np.random.default_rng(5))
+    assert isinstance(a, float) and a == b
+    assert a != 10.0
+
+
+@pytest.mark.parametrize("epsilon", [0, -1.0, float("nan"), float("inf")])
+def test_bad_epsilon_raises(epsilon):
+    with pytest.raises(ValueError, match="epsilon"):
+        laplace_mechanism(1.0, 1.0, epsilon, np.random.default_rng(0))
+
+
+def test_bad_types_raise():
+    with pytest.raises(TypeError, match="epsilon"):
+        laplace_scale(1.0, "1")
+    with pytest.raises(TypeError, match="epsilon"):
+        laplace_scale(1.0, True)
+    with pytest.raises(TypeError, match="Generator"):
+        laplace_mechanism(1.0, 1.0, 1.0, 42)
+    with pytest.raises(ValueError, match="sensitivity"):
+        laplace_scale(0.0, 1.0)
+    with pytest.raises(ValueError, match="delta"):
+        gaussian_sigma(1.0, 0.5, 0.0)
+    with pytest.raises(ValueError, match="finite"):
+        laplace_mechanism(float("nan"), 1.0, 1.0, np.random.default_rng(0))
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def test_dp_count_is_unbiased_with_scale_one_over_epsilon(table):
+    rng = np.random.default_rng(7)
+    releases = np.array([dp_count(table, 0.5, rng) for _ in range(20_000)])
+    assert np.mean(releases) == pytest.approx(len(table), abs=0.1)
+    assert np.mean(np.abs(releases - len(table))) == pytest.approx(2.0, rel=0.03)
+
+
+def test_dp_count_gaussian(table):
+    rng = np.random.default_rng(8)
+    releases = np.array(
+        [dp_count(table, 0.5, rng, mechanism="gaussian", delta=1e-5) for _ in range(20_000)]
+    )
+    assert np.std(releases) == pytest.approx(gaussian_sigma(1.0, 0.5, 1e-5), rel=0.03)
+
+
+def test_mechanism_arguments_are_checked(table):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="needs a delta"):
+        dp_count(table, 0.5, rng, mechanism="gaussian")
+    with pytest.raises(ValueError, match="pure epsilon"):
+        dp_count(table, 0.5, rng, delta=1e-5)
+    with pytest.raises(ValueError, match="mechanism must be one of"):
+        dp_count(table, 0.5, rng, mechanism="exponential")
+    with pytest.raises(TypeError, match="DataFrame"):
+        dp_count([1, 2, 3], 0.5, rng)
+
+
+def test_clipped_mean_sensitivity():
+    assert clipped_mean_sensitivity(15.0, 45.0, 300) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="lower must be less than upper"):
+        clipped_mean_sensitivity(45.0, 15.0, 300)
+    with pytest.raises(ValueError, match="n must be"):
+        clipped_mean_sensitivity(0.0, 1.0, 0)
+
+
+def test_dp_mean_is_unbiased_for_the_clipped_mean(table):
+    lower, upper = 20.0, 30.0  # tight bounds, so clipping bites
+    clipped = table["bmi"].clip(lower, upper).mean()
+    assert clipped != pytest.approx(table["bmi"].mean(), abs=0.05)  # clipping matters here
+    rng = np.random.default_rng(11)
+    releases = np.array([dp_mean(table, "bmi", lower, upper, 1.0, rng) for _ in range(20_000)])
+    scale = (upper - lower) / len(table) / 1.0
+    assert np.mean(releases) == pytest.approx(clipped, abs=0.03 * scale + 1e-3)
+    assert np.mean(np.abs(releases - clipped)) == pytest.approx(scale, rel=0.03)
+
+
+def test_dp_mean_bad_input(table):
+    rng = np.random.default_rng(0)
+    with pytest.raises(KeyError, match="weight"):
+        dp_mean(table, "weight", 15, 45, 1.0, rng)
+    with pytest.raises(ValueError, match="lower must be less than upper"):
+        dp_mean(table, "bmi", 45, 15, 1.0, rng)
+    with pytest.raises(ValueError, match="lower must be less than upper"):
+        dp_mean(table, "bmi", 30, 30, 1.0, rng)
+    with pytest.raises(ValueError, match="epsilon"):
+        dp_mean(table, "bmi", 15, 45, 0.0, rng)
+    with pytest.raises(TypeError, match="numeric"):
+        dp_mean(table, "diagnosis", 15, 45, 1.0, rng)
+    with_nan = table.copy()
+    with_nan.loc[3, "bmi"] = np.nan
+    with pytest.raises(ValueError, match="missing value"):
+        dp_mean(with_nan, "bmi", 15, 45, 1.0, rng)
+    with pytest.raises(ValueError, match="empty"):
+        dp_mean(table.iloc[:0], "bmi", 15, 45, 1.0, rng)
+
+
+def test_dp_histogram_has_every_category_and_unbiased_counts(table):
+    rng = np.random.default_rng(12)
+    exact = table["diagnosis"].value_counts().reindex(CATEGORIES + ["N18"], fill_value=0)
+    runs = np.array(
+        [dp_histogram(table, "diagnosis", CATEGORIES + ["N18"], 1.0, rng) for _ in range(2000)]
+    )
+    assert runs.shape == (2000, 4)
+    np.testing.assert_allclose(runs.mean(axis=0), exact.to_numpy(), atol=0.15)
+    # every bin gets Laplace(1 / epsilon): mean absolute error 1
+    np.testing.assert_allclose(np.abs(runs - exact.to_numpy()).mean(axis=0), 1.0, rtol=0.08)
+    one = dp_histogram(table, "diagnosis", CATEGORIES, 1.0, np.random.default_rng(0))
+    assert list(one.index) == CATEGORIES
+
+
+def test_dp_histogram_bad_input(table):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="outside the declared categories"):
+        dp_histogram(table, "diagnosis", ["E11", "I10"], 1.0, rng)
+    with pytest.raises(KeyError, match="icd"):
+        dp_histogram(table, "icd", CATEGORIES, 1.0, rng)
+    with pytest.raises(TypeError, match="categories"):
+        dp_histogram(table, "diagnosis", "E11", 1.0, rng)
+    with pytest.raises(ValueError, match="repeat"):
+        dp_histogram(table, "diagnosis", ["E11", "E11", "I10", "J44"], 1.0, rng)
+    with_nan = table.astype({"diagnosis": object})
+    with_nan.loc[0, "diagnosis"] = None
+    with pytest.raises(ValueError, match="missing value"):
+        dp_histogram(with_nan, "diagnosis", CATEGORIES, 1.0, rng)
+
+
+# --------------------------------------------------------------------------- accountant
+
+
+def test_accountant_records_and_refuses(table):
+    accountant = PrivacyAccountant(epsilon=1.0)
+    rng = np.random.default_rng(0)
+    dp_count(table, 0.4, rng, accountant=accountant)
+    dp_mean(table, "bmi", 15, 45, 0.4, rng, accountant=accountant)
+    assert accountant.spent_epsilon == pytest.approx(0.8)
+    assert accountant.remaining_epsilon == pytest.approx(0.2)
+    state = rng.bit_generator.state
+    with pytest.raises(BudgetExceededError, match="only epsilon=0.2"):
+        dp_histogram(table, "diagnosis", CATEGORIES, 0.3, rng, accountant=accountant)
+    # a refused query draws no noise and is not recorded
+    assert rng.bit_generator.state == state
+    assert list(accountant.ledger()["query"]) == ["count", "mean of bmi"]
+
+
+def test_accountant_allows_an_even_split_despite_rounding():
+    accountant = PrivacyAccountant(epsilon=1.0)
+    for _ in range(10):
+        accountant.spend(0.1)
+    assert not accountant.can_spend(0.01)
+
+
+def test_accountant_tracks_delta():
+    accountant = PrivacyAccountant(epsilon=1.0, delta=1e-5)
+    accountant.spend(0.3, 1e-5, label="gaussian count")
+    with pytest.raises(BudgetExceededError):
+        accountant.spend(0.3, 1e-6)
+    accountant.spend(0.3)  # pure epsilon still fits
+    assert accountant.spent_delta == pytest.approx(1e-5)
+
+
+def test_accountant_bad_input():
+    with pytest.raises(ValueError, match="epsilon budget"):
+        PrivacyAccountant(epsilon=0)
+    with pytest.raises(ValueError, match="delta budget"):
+        PrivacyAccountant(epsilon=1.0, delta=1.5)
+    with pytest.raises(ValueError, match="epsilon"):
+        PrivacyAccountant(epsilon=1.0).spend(-0.1)
+    with pytest.raises(TypeError, match="accountant"):
+        dp_count(pd.DataFrame({"a": [1]}), 0.1, np.random.default_rng(0), accountant=object())
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    budget=st.floats(min_value=0.01, max_value=10.0),
+    requests=st.lists(st.floats(min_value=1e-4, max_value=5.0), max_size=40),
+)
+def test_spent_never_exceeds_the_budget(budget, requests):
+    accountant = PrivacyAccountant(epsilon=budget)
+    for eps in requests:
+        fits = accountant.can_spend(eps)
+        before = accountant.spent_epsilon
+        try:
+            accountant.spend(eps)
+        except BudgetExceededError:
+            assert not fits
+            assert accountant.spent_epsilon == before
+        else:
+            assert fits
+        assert accountant.spent_epsilon <= budget + privacy.BUDGET_TOLERANCE
+        assert accountant.remaining_epsilon >= 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lower=st.floats(min_value=-100, max_value=100),
+    width=st.floats(min_value=0.1, max_value=100),
+    values=st.lists(st.floats(min_value=-1e3, max_value=1e3), min_size=1, max_size=50),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_clipped_mean_is_within_bounds_in_expectation(lower, width, values, seed):
+    upper = lower + width
+    table = pd.DataFrame({"x": values})
+    rng = np.random.default_rng(seed)
+    releases = np.array([dp_mean(table, "x", lower, upper, 1.0, rng) for _ in range(400)])
+    scale = width / len(values)
+    # the average of 400 releases is within 5 standard errors of a point in [lower, upper]
+    tolerance = 5 * scale * math.sqrt(2) / math.sqrt(400)
+    assert lower - tolerance <= releases.mean() <= upper + tolerance
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    sensitivity=st.floats(min_value=1e-3, max_value=1e3),
+    epsilon=st.floats(min_value=1e-3, max_value=10),
+)
+def test_laplace_scale_grows_with_sensitivity_and_shrinks_with_epsilon(sensitivity, epsilon):
+    b = laplace_scale(sensitivity, epsilon)
+    assert b == pytest.approx(sensitivity / epsilon)
+    assert laplace_scale(sensitivity * 2, epsilon) == pytest.approx(2 * b)
+    assert laplace_scale(sensitivity, epsilon * 2) == pytest.approx(b / 2)
