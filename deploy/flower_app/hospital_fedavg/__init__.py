@@ -1,0 +1,1 @@
+"""FedAvg across hospitals as a Flower app (see healthdatalab.federation)."""

@@ -1,0 +1,22 @@
+"""The ServerApp: FedAvg from zero coefficients; writes the result where the run config says."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from healthdatalab.federation import FEATURES, make_server_app
+
+
+def write_result(history: np.ndarray, final: np.ndarray, run_config: Mapping) -> None:
+    """Save the coefficients as JSON at the run config's ``result-path``, if one is set."""
+    path = str(run_config.get("result-path", ""))
+    if path:
+        result = {"features": list(FEATURES), "weights": final.tolist()}
+        Path(path).write_text(json.dumps(result | {"history": history.tolist()}))
+
+
+app = make_server_app(on_finish=write_result)

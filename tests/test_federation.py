@@ -1,0 +1,320 @@
+"""Tests for healthdatalab.federation: partitions, FedAvg, secret sharing, output checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from healthdatalab import federation as fed
+from healthdatalab.cohort import TRUE_COEFFICIENTS, generate_cohort
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    return generate_cohort(6_000, seed=3)
+
+
+@pytest.fixture(scope="module")
+def arrays(cohort):
+    return [fed.to_arrays(part) for part in fed.partition_by_hospital(cohort).values()]
+
+
+# --- partitions ------------------------------------------------------------------------------
+
+
+def test_partition_by_hospital_splits_every_row_once(cohort):
+    parts = fed.partition_by_hospital(cohort)
+    assert list(parts) == ["Hospital A", "Hospital B", "Hospital C"]
+    assert sum(len(p) for p in parts.values()) == len(cohort)
+    ids = pd.concat([p["patient_id"] for p in parts.values()])
+    assert ids.is_unique and set(ids) == set(cohort["patient_id"])
+    assert all(p["hospital"].nunique() == 1 for p in parts.values())
+
+
+def test_partition_bad_input(cohort):
+    with pytest.raises(KeyError, match="no column 'ward'"):
+        fed.partition_by_hospital(cohort, column="ward")
+    with pytest.raises(TypeError, match="DataFrame"):
+        fed.partition_by_hospital(cohort.to_numpy())
+    with pytest.raises(ValueError, match="empty"):
+        fed.partition_by_hospital(cohort.iloc[:0])
+
+
+def test_to_arrays_columns_follow_features(cohort):
+    X, y = fed.to_arrays(cohort)
+    assert X.shape == (len(cohort), len(fed.FEATURES))
+    assert np.all(X[:, 0] == 1.0)
+    smoking = fed.FEATURES.index("smoking")
+    assert np.array_equal(X[:, smoking], cohort["smoking"].to_numpy(float))
+    assert set(np.unique(y)) == {0.0, 1.0}
+    with pytest.raises(KeyError, match="outcome"):
+        fed.to_arrays(cohort.drop(columns="outcome"))
+
+
+# --- logistic regression and FedAvg ---------------------------------------------------------
+
+
+def test_pooled_fit_recovers_true_coefficients():
+    X, y = fed.to_arrays(generate_cohort(60_000, seed=11))
+    w = fed.fit_logistic(X, y)
+    truth = np.array([TRUE_COEFFICIENTS[name] for name in fed.FEATURES])
+    assert np.max(np.abs(w - truth)) < 0.15
+    assert abs(w[fed.FEATURES.index("smoking")] - TRUE_COEFFICIENTS["smoking"]) < 0.1
+
+
+def test_fit_logistic_is_a_stationary_point(arrays):
+    X = np.vstack([a[0] for a in arrays])
+    y = np.concatenate([a[1] for a in arrays])
+    w = fed.fit_logistic(X, y)
+    gradient = X.T @ (1 / (1 + np.exp(-X @ w)) - y) / len(y)
+    assert np.max(np.abs(gradient)) < 1e-9
+    assert fed.logistic_loss(w, X, y) < fed.logistic_loss(w + 0.01, X, y)
+
+
+def test_fedavg_on_identical_partitions_equals_centralised(arrays):
+    X, y = arrays[0]
+    centralised = fed.fit_logistic(X, y)
+    result = fed.fedavg([(X, y)] * 4, rounds=60, local_epochs=10, learning_rate=2.0)
+    # Identical hospitals: every local update is the same, so FedAvg is plain gradient
+    # descent on the pooled data and converges to the pooled maximum-likelihood fit.
+    plain = fed.local_update(np.zeros(X.shape[1]), X, y, epochs=600, learning_rate=2.0)
+    np.testing.assert_allclose(result.weights, plain, atol=1e-12)
+    np.testing.assert_allclose(result.weights, centralised, atol=1e-3)
+
+
+def test_fedavg_one_local_epoch_is_gradient_descent_on_pooled_data(arrays):
+    X = np.vstack([a[0] for a in arrays])
+    y = np.concatenate([a[1] for a in arrays])
+    result = fed.fedavg(arrays, rounds=15, local_epochs=1, learning_rate=1.5)
+    pooled = fed.local_update(np.zeros(X.shape[1]), X, y, epochs=15, learning_rate=1.5)
+    np.testing.assert_allclose(result.weights, pooled, atol=1e-12)
+    assert result.history.shape == (16, X.shape[1])
+    assert np.all(result.history[0] == 0)
+
+
+def test_fedavg_close_to_centralised_on_hospitals(arrays):
+    X = np.vstack([a[0] for a in arrays])
+    y = np.concatenate([a[1] for a in arrays])
+    centralised = fed.fit_logistic(X, y)
+    result = fed.fedavg(arrays, rounds=30, local_epochs=10, learning_rate=2.0)
+    assert np.max(np.abs(result.weights - centralised)) < 0.02
+
+
+def test_fedavg_aggregate_weights_by_examples():
+    agg = fed.fedavg_aggregate([np.array([0.0, 1.0]), np.array([3.0, 5.0])], [1, 3])
+    np.testing.assert_allclose(agg, [2.25, 4.0])
+    with pytest.raises(ValueError, match="one example count per weight"):
+        fed.fedavg_aggregate([np.zeros(2)], [1, 2])
+    with pytest.raises(ValueError, match="positive"):
+        fed.fedavg_aggregate([np.zeros(2), np.ones(2)], [0, 2])
+    with pytest.raises(ValueError, match="same length"):
+        fed.fedavg_aggregate([np.zeros(2), np.ones(3)], [1, 2])
+
+
+def test_bad_model_input_errors(arrays):
+    X, y = arrays[0]
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        fed.fit_logistic(X, y * 2)
+    with pytest.raises(ValueError, match="one value per row"):
+        fed.fit_logistic(X, y[:-1])
+    with pytest.raises(ValueError, match="missing or infinite"):
+        bad = X.copy()
+        bad[0, 1] = np.nan
+        fed.fit_logistic(bad, y)
+    with pytest.raises(ValueError, match="epochs"):
+        fed.local_update(np.zeros(X.shape[1]), X, y, epochs=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        fed.local_update(np.zeros(X.shape[1]), X, y, learning_rate=-1.0)
+    with pytest.raises(ValueError, match="shape"):
+        fed.local_update(np.zeros(3), X, y)
+    with pytest.raises(ValueError, match="rounds"):
+        fed.fedavg(arrays, rounds=0)
+    with pytest.raises(ValueError, match="at least one partition"):
+        fed.fedavg([])
+    with pytest.raises(ValueError, match="collinear|separated"):
+        fed.fit_logistic(np.column_stack([X[:, :2], X[:, 1]]), y)
+
+
+# --- additive secret sharing -----------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    secret=st.integers(min_value=-(2**59), max_value=2**59),
+    n_shares=st.integers(min_value=2, max_value=12),
+    seed=st.integers(min_value=0, max_value=2**32),
+)
+def test_shares_sum_exactly_to_the_secret(secret, n_shares, seed):
+    shares = fed.share_secret(secret, n_shares, np.random.default_rng(seed))
+    assert len(shares) == n_shares
+    assert all(0 <= s < fed.PRIME for s in shares)
+    assert fed.reconstruct(shares) == secret % fed.PRIME
+    assert fed.to_signed(fed.reconstruct(shares)) == secret
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(st.integers(min_value=-(10**12), max_value=10**12), min_size=1, max_size=8),
+    seed=st.integers(min_value=0, max_value=2**32),
+)
+def test_secure_sum_is_exact(values, seed):
+    result = fed.secure_sum(values, np.random.default_rng(seed))
+    assert result.total == sum(values)
+    assert len(result.partial_sums) == max(len(values), 2)
+
+
+@settings(max_examples=100, deadline=None)
+@given(modulus=st.integers(min_value=2, max_value=2**40), secret=st.integers(), seed=st.integers(0))
+def test_shares_sum_to_the_secret_for_any_modulus(modulus, secret, seed):
+    shares = fed.share_secret(secret, 3, np.random.default_rng(seed), modulus=modulus)
+    assert fed.reconstruct(shares, modulus=modulus) == secret % modulus
+
+
+@pytest.mark.parametrize("secret", [0, 1, 123_456_789, fed.PRIME - 1])
+def test_any_n_minus_1_shares_are_uniform_whatever_the_secret(secret):
+    # Draw many sharings of the same secret into 3 shares; every pair of shares (any n - 1
+    # of them) must look uniform on [0, PRIME) and the two shares in a pair independent.
+    rng = np.random.default_rng(2024)
+    draws = np.array([fed.share_secret(secret, 3, rng) for _ in range(4_000)], dtype=float)
+    uniform = draws / fed.PRIME
+    for column in range(3):
+        assert stats.kstest(uniform[:, column], "uniform").pvalue > 1e-3
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        table = np.histogram2d(uniform[:, a], uniform[:, b], bins=4, range=[[0, 1], [0, 1]])[0]
+        assert stats.chi2_contingency(table).pvalue > 1e-3
+    # The marginal of the last share does not depend on the secret: compare with secret 0.
+    other = np.array(
+        [fed.share_secret(0, 3, np.random.default_rng(i))[2] for i in range(4_000)], dtype=float
+    )
+    assert stats.ks_2samp(uniform[:, 2], other / fed.PRIME).pvalue > 1e-3
+
+
+def test_shares_of_different_secrets_are_indistinguishable():
+    rng = np.random.default_rng(5)
+    small = np.array([fed.share_secret(3, 2, rng)[1] for _ in range(3_000)], dtype=float)
+    large = np.array([fed.share_secret(10**15, 2, rng)[1] for _ in range(3_000)], dtype=float)
+    assert stats.ks_2samp(small, large).pvalue > 1e-3
+
+
+def test_secret_sharing_bad_input():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="n_shares"):
+        fed.share_secret(5, 1, rng)
+    with pytest.raises(TypeError, match="integer"):
+        fed.share_secret(2.5, 3, rng)
+    with pytest.raises(TypeError, match="Generator"):
+        fed.share_secret(5, 3, 42)
+    with pytest.raises(ValueError, match="modulus"):
+        fed.share_secret(5, 3, rng, modulus=1)
+    with pytest.raises(ValueError, match="0 to modulus - 1"):
+        fed.reconstruct([fed.PRIME, 1])
+    with pytest.raises(ValueError, match="at least one share"):
+        fed.reconstruct([])
+    with pytest.raises(ValueError, match="wrap around"):
+        fed.secure_sum([fed.PRIME // 2, 5], rng)
+
+
+def test_fixed_point_round_trip():
+    values = [1.25, -3.5, 0.000001]
+    encoded = [fed.encode_fixed_point(v) for v in values]
+    total = fed.secure_sum(encoded, np.random.default_rng(1)).total
+    assert fed.decode_fixed_point(total) == pytest.approx(sum(values), abs=1e-5)
+    with pytest.raises(ValueError, match="finite"):
+        fed.encode_fixed_point(float("nan"))
+
+
+# --- output checks ---------------------------------------------------------------------------
+
+
+def test_min_cell_count_blocks_small_cells():
+    counts = pd.Series({"smokers": 42, "non-smokers": 7, "unknown": 0})
+    verdict = fed.check_min_cell_count(counts, min_count=10)
+    assert not verdict.passed
+    assert len(verdict.problems) == 1 and "non-smokers" in verdict.problems[0]
+    assert not fed.check_min_cell_count(counts, zero_is_small=True, min_count=5).passed
+    assert fed.check_min_cell_count(counts, min_count=5).passed
+    with pytest.raises(fed.OutputBlockedError, match="non-smokers"):
+        fed.release("odds ratio 2.0", counts)
+    assert fed.release("ok", {"a": 10, "b": 11}) == "ok"
+
+
+def test_min_cell_count_on_a_crosstab(cohort):
+    table = pd.crosstab(cohort["diagnosis"], cohort["outcome"])
+    verdict = fed.check_min_cell_count(table, min_count=10**6)
+    assert not verdict.passed and len(verdict.problems) == (table.to_numpy() > 0).sum()
+
+
+def test_suppress_small_cells():
+    counts = pd.Series([0, 3, 10, 25])
+    suppressed = fed.suppress_small_cells(counts, min_count=10)
+    assert suppressed.isna().tolist() == [False, True, False, False]
+    assert suppressed.iloc[2] == 10
+
+
+def test_output_check_bad_input():
+    with pytest.raises(ValueError, match="whole numbers"):
+        fed.check_min_cell_count([1.5, 20])
+    with pytest.raises(ValueError, match="whole numbers"):
+        fed.check_min_cell_count([-1, 20])
+    with pytest.raises(ValueError, match="at least 1"):
+        fed.check_min_cell_count([20], min_count=0)
+    with pytest.raises(TypeError):
+        fed.check_min_cell_count("20")
+
+
+# --- federated analytics ---------------------------------------------------------------------
+
+
+def test_pooled_summaries_equal_the_pooled_statistics(cohort):
+    edges = np.arange(15, 65, 5)
+    parts = fed.partition_by_hospital(cohort)
+    summaries = [fed.local_summary(p["bmi"], edges) for p in parts.values()]
+    pooled = fed.pool_summaries(summaries)
+    assert pooled["count"] == len(cohort)
+    assert pooled["mean"] == pytest.approx(cohort["bmi"].mean(), rel=1e-12)
+    assert pooled["sd"] == pytest.approx(cohort["bmi"].std(), rel=1e-9)
+    assert np.array_equal(pooled["histogram"], np.histogram(cohort["bmi"], bins=edges)[0])
+    with pytest.raises(ValueError, match="outside"):
+        fed.local_summary(cohort["bmi"], [20, 30])
+    with pytest.raises(ValueError, match="increasing"):
+        fed.local_summary(cohort["bmi"], [30, 20])
+
+
+# --- the Flower apps (built, not run: the simulation is exercised by the notebook) -----------
+
+
+# Importing Flower pulls in typer, which calls a click helper deprecated in Click 8.3.
+@pytest.mark.filterwarnings("ignore:'click.utils.get_.*_stream' is deprecated:DeprecationWarning")
+def test_flower_apps_can_be_built():
+    from flwr.clientapp import ClientApp
+    from flwr.serverapp import ServerApp
+
+    client = fed.make_client_app(lambda context: (np.ones((2, 7)), np.array([0.0, 1.0])))
+    server = fed.make_server_app(num_rounds=2)
+    assert isinstance(client, ClientApp) and isinstance(server, ServerApp)
+
+
+# --- MPyC ------------------------------------------------------------------------------------
+
+
+def test_mpyc_secure_sum_matches_the_hand_secure_sum():
+    inputs = [[120, -4, 7], [95, 0, 12], [301, 8, 1]]
+    by_mpyc = fed.mpyc_secure_sum(inputs, timeout=60)
+    rng = np.random.default_rng(0)
+    by_hand = [fed.secure_sum(column, rng).total for column in zip(*inputs, strict=True)]
+    assert by_mpyc == by_hand == [516, 4, 20]
+
+
+def test_mpyc_secure_sum_bad_input():
+    with pytest.raises(ValueError, match="at least two parties"):
+        fed.mpyc_secure_sum([[1, 2]])
+    with pytest.raises(ValueError, match="same length"):
+        fed.mpyc_secure_sum([[1, 2], [3]])
+    with pytest.raises(TypeError, match="integers"):
+        fed.mpyc_secure_sum([[1.5], [2]])
+    with pytest.raises(ValueError, match="too large"):
+        fed.mpyc_secure_sum([[2**62], [1]])
