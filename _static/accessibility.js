@@ -1,4 +1,4 @@
-// Accessibility fixes for markup the theme and MyST generate.
+// Accessibility fixes for markup the theme, MyST and sphinxcontrib-bibtex generate.
 document.addEventListener("DOMContentLoaded", () => {
   // Collapsible navigation sections use <summary> elements that hold only an icon.
   document.querySelectorAll("summary:not([aria-label])").forEach((summary) => {
@@ -13,5 +13,10 @@ document.addEventListener("DOMContentLoaded", () => {
       const item = box.closest("li").textContent.trim();
       box.setAttribute("aria-label", `Checklist item: ${item.slice(0, 120)}`);
     }
+  });
+  // The bibliography is a role="list" whose entries carry the deprecated doc-biblioentry
+  // role; a list must contain list items.
+  document.querySelectorAll('[role="list"] > [role="doc-biblioentry"]').forEach((entry) => {
+    entry.setAttribute("role", "listitem");
   });
 });
