@@ -14,9 +14,12 @@ pytestmark = pytest.mark.build
 
 
 def test_book_builds_with_zero_warnings(book):
-    warnings = [line for line in book.log.splitlines() if re.search(r"WARNING|ERROR", line)]
+    lines = book.log.splitlines()
+    hits = [i for i, line in enumerate(lines) if re.search(r"WARNING|ERROR", line)]
     assert book.returncode == 0, book.log[-5000:]
-    assert not warnings, "\n".join(warnings)
+    # Show each warning with the lines around it, so the cause is visible in CI output.
+    context = ["\n".join(lines[max(0, i - 6) : i + 4]) for i in hits]
+    assert not hits, "\n---\n".join(context)
 
 
 def test_every_toc_page_becomes_html(book):
