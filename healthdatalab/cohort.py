@@ -319,18 +319,8 @@ def generate_cohort(
             "outcome": outcome,
         }
     )
-    for column in (
-        "patient_id",
-        "bsn",
-        "name",
-        "street",
-        "city",
-        "postcode",
-        "sex",
-        "hospital",
-        "diagnosis",
-    ):
-        cohort[column] = cohort[column].astype("string")
+    text = cohort.select_dtypes(include=["object", "str"]).columns
+    cohort[text] = cohort[text].astype("string")
     return cohort if columns is None else cohort[list(columns)]
 
 
