@@ -14,6 +14,8 @@ One module per concern, each importing only those below it:
     a teaching generator of synthetic data and its fidelity, utility and privacy evaluation.
 ``federation``
     partitions per hospital, FedAvg, secret sharing, output checks and the Flower app.
+``metadata``
+    DCAT / FAIR Data Point descriptions, SHACL validation and a mapping to HL7 FHIR.
 ``style``
     one plotting style for every figure.
 
