@@ -1,5 +1,8 @@
 """Small site fixes for the playbook, loaded as a local Sphinx extension from _config.yml."""
 
+import datetime as dt
+
+from docutils import nodes
 from sphinx.application import Sphinx
 
 
@@ -25,9 +28,30 @@ def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
         app.builder.script_files[:] = _unique(app.builder.script_files)
 
 
+def _show_law_checked(app, doctree):
+    """Legal pages carry ``law_checked`` in their front matter; show it to readers under the
+    title, so a reader can see how current the page is."""
+    checked = app.env.metadata.get(app.env.docname, {}).get("law_checked")
+    if not checked:
+        return
+    try:
+        date = dt.date.fromisoformat(str(checked))
+    except ValueError:
+        return  # tests/test_structure.py reports a malformed date
+    stamp = nodes.paragraph(classes=["law-checked"])
+    stamp += nodes.emphasis(
+        text=f"Law last checked against the official texts on {date.day} {date:%B %Y}."
+    )
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is not None:
+        title_index = section.first_child_matching_class(nodes.title)
+        section.insert(0 if title_index is None else title_index + 1, stamp)
+
+
 def setup(app: Sphinx) -> dict:
     # sphinx-book-theme 1.3 leaves the colour mode empty on a first visit; see the script.
     app.add_js_file("theme-mode.js", priority=100)
     app.add_js_file("accessibility.js")
     app.connect("html-page-context", _drop_duplicate_scripts, priority=900)
+    app.connect("doctree-read", _show_law_checked)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

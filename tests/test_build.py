@@ -55,6 +55,23 @@ def test_notebooks_can_be_downloaded_as_ipynb(book):
         assert any(cell.cell_type == "code" for cell in notebook.cells)
 
 
+def test_pages_show_when_their_law_was_checked(book):
+    """Front matter ``law_checked`` reaches the reader as a line under the title."""
+    from bookcheck import front_matter, page_path
+
+    stamped = 0
+    for name in toc_files():
+        meta = front_matter(page_path(name).read_text(encoding="utf-8")) or {}
+        if "law_checked" not in meta:
+            continue
+        checked = meta["law_checked"]
+        html = (book.html / f"{name}.html").read_text(encoding="utf-8")
+        expected = f"Law last checked against the official texts on {checked.day} {checked:%B %Y}."
+        assert expected in html, name
+        stamped += 1
+    assert stamped >= 5  # every legal page, at least
+
+
 def test_bibliography_lists_the_cited_sources(book):
     html = (book.html / "bibliography.html").read_text(encoding="utf-8")
     assert "Regulation (EU) 2025/327" in html
