@@ -5,15 +5,17 @@ The pieces, from the data to the deployment:
 
 * :func:`partition_by_hospital` and :func:`to_arrays` turn a cohort from
   :mod:`healthdatalab.cohort` into one design matrix per hospital.
-* :func:`fit_logistic` fits the outcome model on pooled data (the centralised reference);
-  :func:`local_update`, :func:`fedavg_aggregate` and :func:`fedavg` are federated averaging
-  (FedAvg) written out by hand.
+* :func:`fit_logistic` fits the outcome model on pooled data (the centralised reference) and
+  :func:`information_matrix` gives its precision (standard errors); :func:`local_update`,
+  :func:`fedavg_aggregate` and :func:`fedavg` are federated averaging (FedAvg) written out by
+  hand.
 * :func:`share_secret`, :func:`reconstruct` and :func:`secure_sum` are additive secret sharing
   modulo the prime :data:`PRIME`: every share on its own is a uniformly random number;
   :func:`mpyc_secure_sum` computes the same kind of sum with the MPyC library, one local
   process per party.
 * :func:`check_min_cell_count`, :func:`release` and :func:`suppress_small_cells` are the output
-  checks of a secure environment (a minimum cell count).
+  checks of a secure environment (a minimum cell count; zeros are withheld too unless the
+  caller says otherwise).
 * :func:`make_client_app` and :func:`make_server_app` build the same FedAvg as a Flower
   ``ClientApp`` and ``ServerApp``, used by the simulation in the notebooks and by the
   deployment in ``deploy/``; :func:`run_flower_simulation` runs them in Flower's simulation
@@ -48,7 +50,8 @@ FEATURES: tuple[str, ...] = ("intercept", *[k for k in TRUE_COEFFICIENTS if k !=
 #: The Mersenne prime 2**61 - 1: shares are numbers from 0 to PRIME - 1.
 PRIME: int = 2**61 - 1
 
-#: Default minimum cell count of the output checks (counts from 1 to 9 are withheld).
+#: Default minimum cell count of the output checks: counts from 0 to 9 are withheld (zeros too,
+#: as in the UK Longitudinal Linkage Collaboration's rule; see :func:`check_min_cell_count`).
 MIN_CELL_COUNT: int = 10
 
 
@@ -157,6 +160,25 @@ def fit_logistic(
         if np.max(np.abs(step)) < tol:
             return w
     raise ValueError(f"Newton's method did not converge in {max_iter} iterations")
+
+
+def information_matrix(w: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """The logistic model's Fisher information ``X' W X`` at coefficients ``w``.
+
+    ``W`` is diagonal with ``p (1 - p)`` for each row's predicted probability ``p``. Its
+    inverse estimates the covariance of the fitted coefficients, so
+    ``sqrt(diag(inv(information_matrix(w, X))))`` are their standard errors. The matrix is a
+    sum over rows: the pooled matrix is the sum of the hospitals' matrices.
+    """
+    if not isinstance(X, np.ndarray):
+        raise TypeError("X must be a numpy array")
+    if X.ndim != 2 or len(X) == 0:
+        raise ValueError(f"X must be two-dimensional with at least one row, got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains missing or infinite values")
+    w = _check_weights(w, X)
+    p = _sigmoid(X @ w)
+    return (X * (p * (1 - p))[:, None]).T @ X
 
 
 def local_update(
@@ -473,17 +495,21 @@ def check_min_cell_count(
     counts: pd.Series | pd.DataFrame | Mapping | Sequence,
     *,
     min_count: int = MIN_CELL_COUNT,
-    zero_is_small: bool = False,
+    zero_is_small: bool = True,
 ) -> OutputCheck:
-    """Check that every cell count is 0 or at least ``min_count``.
+    """Check that every cell count is at least ``min_count``.
 
-    Counts from 1 to ``min_count - 1`` fail; with ``zero_is_small`` empty cells fail too
-    (some environments withhold zeros, because a zero can disclose that nobody has a trait).
+    By default every count below ``min_count`` fails, zero included, as in the UK
+    Longitudinal Linkage Collaboration's rule: a zero can disclose that nobody in a group has
+    a trait. Environments whose rules release zeros pass ``zero_is_small=False``; then only
+    counts from 1 to ``min_count - 1`` fail.
     """
     if isinstance(min_count, bool) or not isinstance(min_count, numbers.Integral):
         raise TypeError(f"min_count must be an integer, got {min_count!r}")
     if min_count < 1:
         raise ValueError(f"min_count must be at least 1, got {min_count}")
+    if not isinstance(zero_is_small, bool):
+        raise TypeError(f"zero_is_small must be True or False, got {zero_is_small!r}")
     values = _as_counts(counts)
     small = (values < min_count) & ((values > 0) | zero_is_small)
     problems = tuple(
@@ -498,11 +524,12 @@ def release(
     counts: pd.Series | pd.DataFrame | Mapping | Sequence,
     *,
     min_count: int = MIN_CELL_COUNT,
-    zero_is_small: bool = False,
+    zero_is_small: bool = True,
 ) -> object:
-    """Return ``output`` if the counts behind it pass the check; otherwise raise.
+    """Return ``output`` if the counts behind it pass :func:`check_min_cell_count`.
 
-    Raises :class:`OutputBlockedError` listing the failing cells.
+    Otherwise raise :class:`OutputBlockedError` listing the failing cells. As in the check,
+    zero counts block the output unless ``zero_is_small=False``.
     """
     verdict = check_min_cell_count(counts, min_count=min_count, zero_is_small=zero_is_small)
     if not verdict.passed:
@@ -511,14 +538,23 @@ def release(
 
 
 def suppress_small_cells(
-    counts: pd.Series | pd.DataFrame, *, min_count: int = MIN_CELL_COUNT
+    counts: pd.Series | pd.DataFrame,
+    *,
+    min_count: int = MIN_CELL_COUNT,
+    zero_is_small: bool = True,
 ) -> pd.Series | pd.DataFrame:
-    """Replace counts from 1 to ``min_count - 1`` with missing values (``pd.NA``)."""
+    """Replace the counts that fail :func:`check_min_cell_count` with missing values.
+
+    By default that is every count below ``min_count``, zero included; with
+    ``zero_is_small=False`` zeros are kept and only counts from 1 to ``min_count - 1`` go.
+    """
     if not isinstance(counts, pd.Series | pd.DataFrame):
         raise TypeError("counts must be a pandas Series or DataFrame")
-    check_min_cell_count(counts, min_count=min_count)  # validates the values
+    # validates the values and the arguments
+    check_min_cell_count(counts, min_count=min_count, zero_is_small=zero_is_small)
     numbers_ = counts.astype("Int64")
-    return numbers_.mask((numbers_ > 0) & (numbers_ < min_count))
+    small = numbers_ < min_count
+    return numbers_.mask(small if zero_is_small else small & (numbers_ > 0))
 
 
 # --------------------------------------------------------------------------------------------

@@ -75,6 +75,46 @@ def test_fit_logistic_is_a_stationary_point(arrays):
     assert fed.logistic_loss(w, X, y) < fed.logistic_loss(w + 0.01, X, y)
 
 
+def test_information_matrix_is_the_hessian_of_the_log_likelihood(arrays):
+    X, y = arrays[2]
+    w = fed.fit_logistic(X, y)
+    information = fed.information_matrix(w, X)
+    # Central differences of the gradient of the summed log loss, one coefficient at a time.
+    step = 1e-5
+    numeric = np.column_stack(
+        [
+            (
+                X.T @ (1 / (1 + np.exp(-X @ (w + step * e))) - y)
+                - X.T @ (1 / (1 + np.exp(-X @ (w - step * e))) - y)
+            )
+            / (2 * step)
+            for e in np.eye(len(w))
+        ]
+    )
+    np.testing.assert_allclose(information, numeric, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(information, information.T)
+    assert np.all(np.linalg.eigvalsh(information) > 0)
+    # The matrix is a sum over rows, so hospitals can add up their own matrices.
+    pooled = fed.information_matrix(w, np.vstack([a[0] for a in arrays]))
+    summed = sum(fed.information_matrix(w, a[0]) for a in arrays)
+    np.testing.assert_allclose(pooled, summed, rtol=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        fed.information_matrix(np.zeros(3), X)
+    with pytest.raises(TypeError, match="numpy"):
+        fed.information_matrix(w, X.tolist())
+
+
+def test_standard_errors_shrink_with_more_patients(arrays):
+    X = np.vstack([a[0] for a in arrays])
+    y = np.concatenate([a[1] for a in arrays])
+    w = fed.fit_logistic(X, y)
+    se_all = np.sqrt(np.diag(np.linalg.inv(fed.information_matrix(w, X))))
+    for X_h, y_h in arrays:
+        w_h = fed.fit_logistic(X_h, y_h)
+        se_h = np.sqrt(np.diag(np.linalg.inv(fed.information_matrix(w_h, X_h))))
+        assert np.all(se_h > se_all)
+
+
 def test_fedavg_on_identical_partitions_equals_centralised(arrays):
     X, y = arrays[0]
     centralised = fed.fit_logistic(X, y)
@@ -230,29 +270,63 @@ def test_fixed_point_round_trip():
 # --- output checks ---------------------------------------------------------------------------
 
 
-def test_min_cell_count_blocks_small_cells():
+def test_min_cell_count_blocks_small_cells_and_zeros_by_default():
     counts = pd.Series({"smokers": 42, "non-smokers": 7, "unknown": 0})
-    verdict = fed.check_min_cell_count(counts, min_count=10)
+    assert fed.MIN_CELL_COUNT == 10
+    verdict = fed.check_min_cell_count(counts)
     assert not verdict.passed
-    assert len(verdict.problems) == 1 and "non-smokers" in verdict.problems[0]
-    assert not fed.check_min_cell_count(counts, zero_is_small=True, min_count=5).passed
-    assert fed.check_min_cell_count(counts, min_count=5).passed
+    assert len(verdict.problems) == 2
+    assert "non-smokers" in verdict.problems[0] and "unknown" in verdict.problems[1]
+    # Only where the rules release zeros does the empty cell pass.
+    lenient = fed.check_min_cell_count(counts, zero_is_small=False)
+    assert len(lenient.problems) == 1 and "non-smokers" in lenient.problems[0]
+    assert not fed.check_min_cell_count(counts, min_count=5).passed
+    assert fed.check_min_cell_count(counts, min_count=5, zero_is_small=False).passed
     with pytest.raises(fed.OutputBlockedError, match="non-smokers"):
         fed.release("odds ratio 2.0", counts)
+    with pytest.raises(fed.OutputBlockedError, match="'b' has count 0"):
+        fed.release("rate table", {"a": 10, "b": 0})
+    assert fed.release("rate table", {"a": 10, "b": 0}, zero_is_small=False) == "rate table"
     assert fed.release("ok", {"a": 10, "b": 11}) == "ok"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    counts=st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=20),
+    min_count=st.integers(min_value=1, max_value=20),
+    zero_is_small=st.booleans(),
+)
+def test_min_cell_count_fails_exactly_the_small_cells(counts, min_count, zero_is_small):
+    def small(c):
+        return c < min_count and (c > 0 or zero_is_small)
+
+    verdict = fed.check_min_cell_count(counts, min_count=min_count, zero_is_small=zero_is_small)
+    assert verdict.passed == (not any(small(c) for c in counts))
+    assert len(verdict.problems) == sum(small(c) for c in counts)
+    suppressed = fed.suppress_small_cells(
+        pd.Series(counts), min_count=min_count, zero_is_small=zero_is_small
+    )
+    assert suppressed.isna().tolist() == [small(c) for c in counts]
+    kept = suppressed.dropna()
+    assert kept.tolist() == [c for c in counts if not small(c)]
 
 
 def test_min_cell_count_on_a_crosstab(cohort):
     table = pd.crosstab(cohort["diagnosis"], cohort["outcome"])
     verdict = fed.check_min_cell_count(table, min_count=10**6)
-    assert not verdict.passed and len(verdict.problems) == (table.to_numpy() > 0).sum()
+    assert not verdict.passed and len(verdict.problems) == table.size
+    lenient = fed.check_min_cell_count(table, min_count=10**6, zero_is_small=False)
+    assert len(lenient.problems) == (table.to_numpy() > 0).sum()
 
 
 def test_suppress_small_cells():
     counts = pd.Series([0, 3, 10, 25])
     suppressed = fed.suppress_small_cells(counts, min_count=10)
-    assert suppressed.isna().tolist() == [False, True, False, False]
+    assert suppressed.isna().tolist() == [True, True, False, False]
     assert suppressed.iloc[2] == 10
+    lenient = fed.suppress_small_cells(counts, min_count=10, zero_is_small=False)
+    assert lenient.isna().tolist() == [False, True, False, False]
+    assert lenient.iloc[0] == 0
 
 
 def test_output_check_bad_input():
@@ -264,6 +338,8 @@ def test_output_check_bad_input():
         fed.check_min_cell_count([20], min_count=0)
     with pytest.raises(TypeError):
         fed.check_min_cell_count("20")
+    with pytest.raises(TypeError, match="zero_is_small"):
+        fed.check_min_cell_count([20], zero_is_small="yes")
 
 
 # --- federated analytics ---------------------------------------------------------------------
