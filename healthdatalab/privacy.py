@@ -6,18 +6,28 @@ floating-point noise is protected against the attacks that break naive samplers.
 
 Neighbouring data sets
     A mechanism is differentially private *with respect to* a definition of neighbouring
-    data sets. Here:
+    data sets, that is, of what "one patient" means. Here:
 
-    * :func:`dp_count` and :func:`dp_histogram` protect against **adding or removing one
-      patient's record** (unbounded differential privacy). One record changes a count by at
-      most 1, and changes exactly one bin of a histogram with disjoint bins by at most 1.
+    * :func:`dp_count`, :func:`dp_sum` and :func:`dp_histogram` protect against **adding or
+      removing one patient's record** (``"add/remove"``, unbounded differential privacy).
+      One record changes a count by at most 1, a sum of values clipped to ``[lower, upper]``
+      by at most ``max(|lower|, |upper|)``, and exactly one bin of a histogram with disjoint
+      bins by at most 1. A mean that also hides how many patients there are is the noisy sum
+      divided by the noisy count.
     * :func:`dp_mean` protects against **replacing one patient's record with another**
-      (bounded differential privacy): the number of records ``n`` is treated as public, as
-      OpenDP's ``make_mean`` does. With values clipped to ``[lower, upper]``, replacing one
-      record moves the mean by at most ``(upper - lower) / n``.
+      (``"replace"``, bounded differential privacy): the number of records ``n`` is treated
+      as public, as OpenDP's ``make_mean`` does. With values clipped to ``[lower, upper]``,
+      replacing one record moves the mean by at most ``(upper - lower) / n``. Under
+      add/remove such a mean gives no guarantee: its noise is scaled with the exact ``n``,
+      which adding or removing a record changes.
 
-    A replacement is a removal followed by an addition, so a release that is epsilon-DP under
-    add/remove is 2 epsilon-DP under replacement.
+    A privacy budget is only meaningful if every query it pays for uses the same definition of
+    "one patient". :class:`PrivacyAccountant` therefore keeps its budget under one relation and
+    records the relation of every release. A replacement is a removal followed by an addition,
+    so an (epsilon, delta) release under add/remove is a (2 epsilon, (1 + e^epsilon) delta)
+    release under replacement (see :func:`cost_under`); the accountant charges that converted
+    cost. The other direction has no such rule, so the accountant refuses it with
+    :class:`NeighbouringRelationError`.
 
 Mechanisms
     * Laplace: noise with scale ``b = sensitivity / epsilon`` (L1 sensitivity) gives
@@ -47,9 +57,21 @@ BUDGET_TOLERANCE = 1e-9
 
 _MECHANISMS = ("laplace", "gaussian")
 
+#: "One patient" is added to or removed from the data (unbounded differential privacy).
+ADD_REMOVE = "add/remove"
+#: "One patient" is replaced by another; the number of records is public (bounded DP).
+REPLACE = "replace"
+#: The neighbouring relations this module knows.
+RELATIONS = (ADD_REMOVE, REPLACE)
+
 
 class BudgetExceededError(ValueError):
     """Raised when a query would spend more privacy budget than is left."""
+
+
+class NeighbouringRelationError(ValueError):
+    """Raised when a release protects a different unit ("one patient") than the budget it is
+    charged to, and its cost cannot be converted."""
 
 
 # --------------------------------------------------------------------------- input checks
@@ -118,6 +140,23 @@ def _check_mechanism(mechanism: str, delta: float | None) -> None:
         raise ValueError("the Gaussian mechanism needs a delta, for example delta=1e-6")
     if mechanism == "laplace" and delta not in (None, 0, 0.0):
         raise ValueError("the Laplace mechanism is pure epsilon-DP; leave delta unset")
+
+
+def _check_relation(relation: object) -> str:
+    if relation not in RELATIONS:
+        raise ValueError(
+            f"neighbouring relation must be one of {RELATIONS} (what 'one patient' means), "
+            f"got {relation!r}"
+        )
+    return str(relation)
+
+
+def _check_delta_cost(delta: object) -> float:
+    if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
+        raise TypeError(f"delta must be a number, got {type(delta).__name__} {delta!r}")
+    if not 0 <= float(delta) < 1:
+        raise ValueError(f"delta must be at least 0 and below 1, got {delta}")
+    return float(delta)
 
 
 # --------------------------------------------------------------------------- mechanisms
@@ -209,33 +248,73 @@ def _add_noise(
 # --------------------------------------------------------------------------- budget
 
 
+def cost_under(
+    epsilon: float, delta: float, relation: str, budget_relation: str
+) -> tuple[float, float]:
+    """The cost, under ``budget_relation``, of an ``(epsilon, delta)`` release that is
+    differentially private under ``relation``.
+
+    * Same relation: the cost is unchanged.
+    * ``"add/remove"`` to ``"replace"``: replacing a record is removing it and adding another,
+      two add/remove steps, so the cost is ``(2 epsilon, (1 + e^epsilon) delta)`` (group
+      privacy for two steps). This is an upper bound: a count of all rows, for example, does
+      not change at all when a record is replaced.
+    * ``"replace"`` to ``"add/remove"``: no general rule exists (a mean with a public number
+      of records scales its noise with that exact number, which adding or removing a record
+      changes), so this raises
+      :class:`NeighbouringRelationError`.
+    """
+    epsilon = _check_positive("epsilon", epsilon)
+    delta = _check_delta_cost(delta)
+    relation = _check_relation(relation)
+    budget_relation = _check_relation(budget_relation)
+    if relation == budget_relation:
+        return epsilon, delta
+    if relation == ADD_REMOVE and budget_relation == REPLACE:
+        return 2 * epsilon, (1 + math.exp(epsilon)) * delta
+    raise NeighbouringRelationError(
+        f"a release that protects against replacing one patient (n public) gives no guarantee "
+        f"when one patient may be added or removed, so it cannot be charged to a budget kept "
+        f"under {budget_relation!r}; use an add/remove query instead (for a mean, a noisy sum "
+        f"divided by a noisy count), or keep the whole budget under 'replace'"
+    )
+
+
 class PrivacyAccountant:
-    """A privacy budget under basic sequential composition.
+    """A privacy budget under basic sequential composition, for one definition of "one
+    patient".
 
     Releasing mechanisms with ``(epsilon_i, delta_i)`` on the same data costs
-    ``(sum epsilon_i, sum delta_i)`` in total. :meth:`spend` records a release, and refuses
-    (raising :class:`BudgetExceededError`) one that would take the total over the budget, so
-    the amount spent never exceeds the budget.
+    ``(sum epsilon_i, sum delta_i)`` in total, provided every ``epsilon_i`` is measured against
+    the same neighbouring relation. The accountant keeps its budget under ``relation``
+    (``"add/remove"`` by default, or ``"replace"``). :meth:`spend` records each release with
+    its own relation, converts its cost with :func:`cost_under` (an add/remove release charged
+    to a replace budget costs twice its epsilon), refuses a release whose cost cannot be
+    converted (raising :class:`NeighbouringRelationError`), and refuses one that would take the
+    total over the budget (raising :class:`BudgetExceededError`), so the amount spent never
+    exceeds the budget.
     """
 
-    def __init__(self, epsilon: float, delta: float = 0.0) -> None:
+    def __init__(self, epsilon: float, delta: float = 0.0, *, relation: str = ADD_REMOVE) -> None:
         self.epsilon_budget = _check_positive("epsilon budget", epsilon)
         if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
             raise TypeError(f"delta budget must be a number, got {delta!r}")
         if not 0 <= float(delta) < 1:
             raise ValueError(f"delta budget must be at least 0 and below 1, got {delta}")
         self.delta_budget = float(delta)
-        self._ledger: list[tuple[str, float, float]] = []
+        self.relation = _check_relation(relation)
+        # query, relation, epsilon, delta, charged epsilon, charged delta
+        self._ledger: list[tuple[str, str, float, float, float, float]] = []
 
     @property
     def spent_epsilon(self) -> float:
-        """Total epsilon spent so far."""
-        return math.fsum(eps for _, eps, _ in self._ledger)
+        """Total epsilon charged so far, under the accountant's relation."""
+        return math.fsum(row[4] for row in self._ledger)
 
     @property
     def spent_delta(self) -> float:
-        """Total delta spent so far."""
-        return math.fsum(d for _, _, d in self._ledger)
+        """Total delta charged so far, under the accountant's relation."""
+        return math.fsum(row[5] for row in self._ledger)
 
     @property
     def remaining_epsilon(self) -> float:
@@ -247,41 +326,76 @@ class PrivacyAccountant:
         """Delta still available (never negative)."""
         return max(0.0, self.delta_budget - self.spent_delta)
 
-    def can_spend(self, epsilon: float, delta: float = 0.0) -> bool:
-        """True when a release costing ``(epsilon, delta)`` fits in what is left."""
-        epsilon = _check_positive("epsilon", epsilon)
-        if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
-            raise TypeError(f"delta must be a number, got {type(delta).__name__} {delta!r}")
-        if not 0 <= float(delta) < 1:
-            raise ValueError(f"delta must be at least 0 and below 1, got {delta}")
-        fits_eps = self.spent_epsilon + epsilon <= self.epsilon_budget + BUDGET_TOLERANCE
-        fits_delta = self.spent_delta + float(delta) <= self.delta_budget + BUDGET_TOLERANCE**2
+    def cost(
+        self, epsilon: float, delta: float = 0.0, *, relation: str | None = None
+    ) -> tuple[float, float]:
+        """What a release costing ``(epsilon, delta)`` under ``relation`` would be charged.
+
+        ``relation`` defaults to the accountant's own. Raises
+        :class:`NeighbouringRelationError` when the cost cannot be converted.
+        """
+        return cost_under(epsilon, delta, relation or self.relation, self.relation)
+
+    def can_spend(
+        self, epsilon: float, delta: float = 0.0, *, relation: str | None = None
+    ) -> bool:
+        """True when a release costing ``(epsilon, delta)`` under ``relation`` fits in what is
+        left (after converting its cost to the accountant's relation)."""
+        charged_eps, charged_delta = self.cost(epsilon, delta, relation=relation)
+        fits_eps = self.spent_epsilon + charged_eps <= self.epsilon_budget + BUDGET_TOLERANCE
+        fits_delta = self.spent_delta + charged_delta <= self.delta_budget + BUDGET_TOLERANCE**2
         return fits_eps and fits_delta
 
-    def spend(self, epsilon: float, delta: float = 0.0, *, label: str = "") -> None:
-        """Record a release costing ``(epsilon, delta)``, or refuse it if it does not fit."""
-        if not self.can_spend(epsilon, delta):
-            raise BudgetExceededError(
-                f"query {label or '(unnamed)'} needs epsilon={float(epsilon):g}, "
-                f"delta={float(delta):g}, but only epsilon={self.remaining_epsilon:g}, "
-                f"delta={self.remaining_delta:g} of the budget "
-                f"(epsilon={self.epsilon_budget:g}, delta={self.delta_budget:g}) is left"
+    def spend(
+        self,
+        epsilon: float,
+        delta: float = 0.0,
+        *,
+        label: str = "",
+        relation: str | None = None,
+    ) -> None:
+        """Record a release costing ``(epsilon, delta)`` under ``relation`` (by default the
+        accountant's own), or refuse it if its cost cannot be converted or does not fit."""
+        relation = _check_relation(relation or self.relation)
+        charged_eps, charged_delta = self.cost(epsilon, delta, relation=relation)
+        if not self.can_spend(epsilon, delta, relation=relation):
+            converted = (
+                ""
+                if relation == self.relation
+                else f" (epsilon={float(epsilon):g} under {relation!r}, charged as "
+                f"epsilon={charged_eps:g}, delta={charged_delta:g} under {self.relation!r})"
             )
-        self._ledger.append((label, float(epsilon), float(delta)))
+            raise BudgetExceededError(
+                f"query {label or '(unnamed)'} needs epsilon={charged_eps:g}, "
+                f"delta={charged_delta:g}{converted}, but only "
+                f"epsilon={self.remaining_epsilon:g}, delta={self.remaining_delta:g} of the "
+                f"budget (epsilon={self.epsilon_budget:g}, delta={self.delta_budget:g}) is left"
+            )
+        self._ledger.append(
+            (label, relation, float(epsilon), float(delta), charged_eps, charged_delta)
+        )
 
     def ledger(self) -> pd.DataFrame:
-        """One row per recorded release: label, epsilon, delta."""
-        return pd.DataFrame(self._ledger, columns=["query", "epsilon", "delta"])
+        """One row per recorded release: the query, the neighbouring relation it protects, its
+        epsilon and delta under that relation, and what was charged under the accountant's."""
+        return pd.DataFrame(
+            self._ledger,
+            columns=["query", "relation", "epsilon", "delta", "charged epsilon", "charged delta"],
+        )
 
 
 def _charge(
-    accountant: PrivacyAccountant | None, epsilon: float, delta: float | None, label: str
+    accountant: PrivacyAccountant | None,
+    epsilon: float,
+    delta: float | None,
+    label: str,
+    relation: str,
 ) -> None:
     if accountant is None:
         return
     if not isinstance(accountant, PrivacyAccountant):
         raise TypeError(f"accountant must be a PrivacyAccountant, got {type(accountant).__name__}")
-    accountant.spend(epsilon, delta or 0.0, label=label)
+    accountant.spend(epsilon, delta or 0.0, label=label, relation=relation)
 
 
 # --------------------------------------------------------------------------- queries
@@ -298,14 +412,15 @@ def dp_count(
 ) -> float:
     """Noisy number of rows of ``table``.
 
-    Sensitivity 1: adding or removing one patient's record changes the count by 1. Filter
-    the table first to count a subgroup (a filter does not increase the sensitivity).
+    Neighbouring relation ``"add/remove"``, sensitivity 1: adding or removing one patient's
+    record changes the count by 1. Filter the table first to count a subgroup (a filter does
+    not increase the sensitivity).
     """
     table = _check_table(table)
     epsilon = _check_positive("epsilon", epsilon)
     _check_mechanism(mechanism, delta)
     _check_rng(rng)
-    _charge(accountant, epsilon, delta, "count")
+    _charge(accountant, epsilon, delta, "count", ADD_REMOVE)
     return float(_add_noise(float(len(table)), 1.0, epsilon, rng, mechanism, delta))
 
 
@@ -333,8 +448,10 @@ def dp_mean(
     """Noisy mean of ``column`` after clipping every value to ``[lower, upper]``.
 
     The bounds must be chosen without looking at the data (from clinical knowledge, say).
-    The number of rows is treated as public, and the neighbouring relation is replacing one
-    record, so the sensitivity is ``(upper - lower) / n``. The noisy result is not clipped
+    The number of rows is treated as public, and the neighbouring relation is ``"replace"``
+    (replacing one record), so the sensitivity is ``(upper - lower) / n``. An accountant kept
+    under ``"add/remove"`` refuses this query; use :func:`dp_sum` divided by :func:`dp_count`
+    there. The noisy result is not clipped
     again: it is an unbiased estimate of the clipped mean, and may fall slightly outside the
     bounds when ``n`` is small.
     """
@@ -349,9 +466,49 @@ def dp_mean(
     if len(values) == 0:
         raise ValueError("the table is empty; a mean of no records is undefined")
     sensitivity = clipped_mean_sensitivity(lower, upper, len(values))
-    _charge(accountant, epsilon, delta, f"mean of {column}")
+    _charge(accountant, epsilon, delta, f"mean of {column}", REPLACE)
     clipped_mean = float(np.clip(values.to_numpy(dtype=float), lower, upper).mean())
     return float(_add_noise(clipped_mean, sensitivity, epsilon, rng, mechanism, delta))
+
+
+def clipped_sum_sensitivity(lower: float, upper: float) -> float:
+    """Sensitivity ``max(|lower|, |upper|)`` of the sum of values clipped to the bounds, when
+    one record is added or removed (the added or removed value is at most that large)."""
+    lower, upper = _check_bounds(lower, upper)
+    return max(abs(lower), abs(upper))
+
+
+def dp_sum(
+    table: pd.DataFrame,
+    column: str,
+    lower: float,
+    upper: float,
+    epsilon: float,
+    rng: np.random.Generator,
+    *,
+    mechanism: str = "laplace",
+    delta: float | None = None,
+    accountant: PrivacyAccountant | None = None,
+) -> float:
+    """Noisy sum of ``column`` after clipping every value to ``[lower, upper]``.
+
+    Neighbouring relation ``"add/remove"``: the number of records stays private, and the
+    sensitivity is ``max(|lower|, |upper|)``. Divided by a :func:`dp_count` of the same table,
+    it gives a mean that hides the number of patients too (the division is post-processing
+    and costs no budget). The bounds must be chosen without looking at the data.
+    """
+    table = _check_table(table)
+    lower, upper = _check_bounds(lower, upper)
+    epsilon = _check_positive("epsilon", epsilon)
+    _check_mechanism(mechanism, delta)
+    _check_rng(rng)
+    values = _check_column(table, column)
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise TypeError(f"column {column!r} must be numeric, got dtype {values.dtype}")
+    sensitivity = clipped_sum_sensitivity(lower, upper)
+    _charge(accountant, epsilon, delta, f"sum of {column}", ADD_REMOVE)
+    clipped_sum = float(np.clip(values.to_numpy(dtype=float), lower, upper).sum())
+    return float(_add_noise(clipped_sum, sensitivity, epsilon, rng, mechanism, delta))
 
 
 def dp_histogram(
@@ -367,7 +524,8 @@ def dp_histogram(
 ) -> pd.Series:
     """Noisy count per category of ``column``, for categories fixed in advance.
 
-    The bins are disjoint, so adding or removing one record changes one count by 1: the L1
+    Neighbouring relation ``"add/remove"``. The bins are disjoint, so adding or removing one
+    record changes one count by 1: the L1
     and L2 sensitivity of the whole vector are both 1, and every bin gets noise for
     sensitivity 1 while the histogram as a whole costs one ``epsilon`` (parallel
     composition). ``categories`` must be public (a code list, not the values seen in the
@@ -390,7 +548,7 @@ def dp_histogram(
         raise ValueError(
             f"column {column!r} has values outside the declared categories: {unknown[:5]}"
         )
-    _charge(accountant, epsilon, delta, f"histogram of {column}")
+    _charge(accountant, epsilon, delta, f"histogram of {column}", ADD_REMOVE)
     exact = values.value_counts().reindex(categories, fill_value=0).to_numpy(dtype=float)
     noisy = _add_noise(exact, 1.0, epsilon, rng, mechanism, delta)
     return pd.Series(noisy, index=pd.Index(categories, name=column), name="noisy_count")

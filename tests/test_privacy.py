@@ -12,12 +12,18 @@ from hypothesis import strategies as st
 
 from healthdatalab import privacy
 from healthdatalab.privacy import (
+    ADD_REMOVE,
+    REPLACE,
     BudgetExceededError,
+    NeighbouringRelationError,
     PrivacyAccountant,
     clipped_mean_sensitivity,
+    clipped_sum_sensitivity,
+    cost_under,
     dp_count,
     dp_histogram,
     dp_mean,
+    dp_sum,
     expected_absolute_error,
     gaussian_mechanism,
     gaussian_sigma,
@@ -180,6 +186,33 @@ def test_dp_mean_bad_input(table):
         dp_mean(table.iloc[:0], "bmi", 15, 45, 1.0, rng)
 
 
+def test_clipped_sum_sensitivity_is_the_largest_absolute_bound():
+    assert clipped_sum_sensitivity(15.0, 50.0) == 50.0
+    assert clipped_sum_sensitivity(-80.0, 10.0) == 80.0
+    with pytest.raises(ValueError, match="lower must be less than upper"):
+        clipped_sum_sensitivity(50.0, 15.0)
+
+
+def test_dp_sum_is_unbiased_with_scale_bound_over_epsilon(table):
+    lower, upper = 20.0, 30.0
+    clipped = table["bmi"].clip(lower, upper).sum()
+    rng = np.random.default_rng(13)
+    releases = np.array([dp_sum(table, "bmi", lower, upper, 0.5, rng) for _ in range(20_000)])
+    scale = upper / 0.5  # adding or removing one record moves the sum by at most 30
+    assert np.mean(releases) == pytest.approx(clipped, abs=0.05 * scale)
+    assert np.mean(np.abs(releases - clipped)) == pytest.approx(scale, rel=0.03)
+
+
+def test_dp_sum_bad_input(table):
+    rng = np.random.default_rng(0)
+    with pytest.raises(KeyError, match="weight"):
+        dp_sum(table, "weight", 15, 45, 1.0, rng)
+    with pytest.raises(TypeError, match="numeric"):
+        dp_sum(table, "diagnosis", 15, 45, 1.0, rng)
+    with pytest.raises(ValueError, match="lower must be less than upper"):
+        dp_sum(table, "bmi", 45, 15, 1.0, rng)
+
+
 def test_dp_histogram_has_every_category_and_unbiased_counts(table):
     rng = np.random.default_rng(12)
     exact = table["diagnosis"].value_counts().reindex(CATEGORIES + ["N18"], fill_value=0)
@@ -217,7 +250,7 @@ def test_accountant_records_and_refuses(table):
     accountant = PrivacyAccountant(epsilon=1.0)
     rng = np.random.default_rng(0)
     dp_count(table, 0.4, rng, accountant=accountant)
-    dp_mean(table, "bmi", 15, 45, 0.4, rng, accountant=accountant)
+    dp_sum(table, "bmi", 15, 45, 0.4, rng, accountant=accountant)
     assert accountant.spent_epsilon == pytest.approx(0.8)
     assert accountant.remaining_epsilon == pytest.approx(0.2)
     state = rng.bit_generator.state
@@ -225,7 +258,77 @@ def test_accountant_records_and_refuses(table):
         dp_histogram(table, "diagnosis", CATEGORIES, 0.3, rng, accountant=accountant)
     # a refused query draws no noise and is not recorded
     assert rng.bit_generator.state == state
-    assert list(accountant.ledger()["query"]) == ["count", "mean of bmi"]
+    assert list(accountant.ledger()["query"]) == ["count", "sum of bmi"]
+    assert list(accountant.ledger()["relation"]) == [ADD_REMOVE, ADD_REMOVE]
+
+
+def test_accountant_refuses_a_replace_release_on_an_add_remove_budget(table):
+    accountant = PrivacyAccountant(epsilon=1.0, relation=ADD_REMOVE)
+    rng = np.random.default_rng(0)
+    dp_count(table, 0.2, rng, accountant=accountant)
+    state = rng.bit_generator.state
+    with pytest.raises(NeighbouringRelationError, match="replacing one patient"):
+        dp_mean(table, "bmi", 15, 45, 0.1, rng, accountant=accountant)
+    with pytest.raises(NeighbouringRelationError):
+        accountant.spend(0.1, relation=REPLACE)
+    with pytest.raises(NeighbouringRelationError):
+        accountant.can_spend(0.1, relation=REPLACE)
+    # refused without drawing noise or touching the ledger, although the budget had room
+    assert rng.bit_generator.state == state
+    assert accountant.spent_epsilon == pytest.approx(0.2)
+    assert list(accountant.ledger()["query"]) == ["count"]
+    # the error is a ValueError, so callers that catch bad arguments still catch it
+    assert issubclass(NeighbouringRelationError, ValueError)
+
+
+def test_a_replace_budget_charges_add_remove_releases_twice(table):
+    accountant = PrivacyAccountant(epsilon=2.0, relation=REPLACE)
+    rng = np.random.default_rng(0)
+    dp_count(table, 0.2, rng, accountant=accountant)
+    dp_mean(table, "bmi", 15, 45, 0.3, rng, accountant=accountant)
+    dp_histogram(table, "diagnosis", CATEGORIES, 0.5, rng, accountant=accountant)
+    ledger = accountant.ledger()
+    assert list(ledger["relation"]) == [ADD_REMOVE, REPLACE, ADD_REMOVE]
+    assert list(ledger["epsilon"]) == pytest.approx([0.2, 0.3, 0.5])
+    assert list(ledger["charged epsilon"]) == pytest.approx([0.4, 0.3, 1.0])
+    # the sum of the nominal epsilons (1.0) would understate the guarantee: it is 1.7
+    assert accountant.spent_epsilon == pytest.approx(1.7)
+    assert accountant.can_spend(0.3, relation=REPLACE)
+    assert not accountant.can_spend(0.2, relation=ADD_REMOVE)  # would be charged 0.4
+    with pytest.raises(BudgetExceededError, match="charged as epsilon=0.4"):
+        dp_count(table, 0.2, rng, accountant=accountant)
+
+
+def test_cost_under_converts_delta_by_group_privacy():
+    assert cost_under(0.5, 1e-6, ADD_REMOVE, ADD_REMOVE) == (0.5, 1e-6)
+    assert cost_under(0.5, 1e-6, REPLACE, REPLACE) == (0.5, 1e-6)
+    epsilon, delta = cost_under(0.5, 1e-6, ADD_REMOVE, REPLACE)
+    assert epsilon == pytest.approx(1.0)
+    assert delta == pytest.approx((1 + math.exp(0.5)) * 1e-6)
+    with pytest.raises(NeighbouringRelationError):
+        cost_under(0.5, 0.0, REPLACE, ADD_REMOVE)
+    with pytest.raises(ValueError, match="neighbouring relation must be one of"):
+        cost_under(0.5, 0.0, "swap", REPLACE)
+    with pytest.raises(ValueError, match="neighbouring relation must be one of"):
+        PrivacyAccountant(epsilon=1.0, relation="bounded")
+
+
+def test_doubling_is_the_true_privacy_loss_of_a_histogram_under_replacement():
+    # Replacing a patient with diagnosis A by one with diagnosis B moves the exact histogram by
+    # -1 in bin A and +1 in bin B. With Laplace noise of scale 1 / epsilon per bin, the largest
+    # log ratio of the output densities of the two neighbours is therefore 2 epsilon: the
+    # conversion rule is not just an upper bound here, it is attained.
+    epsilon = 0.7
+    scale = laplace_scale(1.0, epsilon)
+    exact = np.array([10.0, 20.0])
+    neighbour = exact + np.array([-1.0, 1.0])
+    grid = np.stack(np.meshgrid(np.linspace(0, 30, 301), np.linspace(0, 30, 301)), axis=-1)
+
+    def log_density(output, centre):
+        return -np.abs(output - centre).sum(axis=-1) / scale
+
+    loss = np.abs(log_density(grid, exact) - log_density(grid, neighbour)).max()
+    assert loss == pytest.approx(cost_under(epsilon, 0.0, ADD_REMOVE, REPLACE)[0])
 
 
 def test_accountant_allows_an_even_split_despite_rounding():
@@ -253,6 +356,8 @@ def test_accountant_bad_input():
         PrivacyAccountant(epsilon=1.0).spend(-0.1)
     with pytest.raises(TypeError, match="accountant"):
         dp_count(pd.DataFrame({"a": [1]}), 0.1, np.random.default_rng(0), accountant=object())
+    with pytest.raises(ValueError, match="delta"):
+        PrivacyAccountant(epsilon=1.0).spend(0.1, 1.5)
 
 
 @settings(max_examples=100, deadline=None)
@@ -274,6 +379,39 @@ def test_spent_never_exceeds_the_budget(budget, requests):
             assert fits
         assert accountant.spent_epsilon <= budget + privacy.BUDGET_TOLERANCE
         assert accountant.remaining_epsilon >= 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    budget_relation=st.sampled_from([ADD_REMOVE, REPLACE]),
+    budget=st.floats(min_value=0.01, max_value=10.0),
+    requests=st.lists(
+        st.tuples(st.floats(min_value=1e-4, max_value=5.0), st.sampled_from([ADD_REMOVE, REPLACE])),
+        max_size=30,
+    ),
+)
+def test_mixed_relations_are_converted_or_refused_never_added_blindly(
+    budget_relation, budget, requests
+):
+    accountant = PrivacyAccountant(epsilon=budget, relation=budget_relation)
+    expected = 0.0
+    for eps, relation in requests:
+        before = accountant.spent_epsilon
+        if relation == REPLACE and budget_relation == ADD_REMOVE:
+            with pytest.raises(NeighbouringRelationError):
+                accountant.spend(eps, relation=relation)
+            assert accountant.spent_epsilon == before
+            continue
+        charge = 2 * eps if relation != budget_relation else eps
+        try:
+            accountant.spend(eps, relation=relation)
+        except BudgetExceededError:
+            assert before + charge > budget
+        else:
+            expected += charge
+        assert accountant.spent_epsilon == pytest.approx(expected)
+        assert accountant.spent_epsilon <= budget + privacy.BUDGET_TOLERANCE
+    assert set(accountant.ledger()["relation"]) <= {ADD_REMOVE, REPLACE}
 
 
 @settings(max_examples=40, deadline=None)

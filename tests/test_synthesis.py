@@ -235,6 +235,12 @@ def test_the_checks_catch_a_leaky_generator(split):
     train, holdout = split
     rng = np.random.default_rng(4)
     leaky = train.assign(bmi=(train["bmi"] + rng.normal(0, 0.1, len(train))).round(1))
+    # The copy looks perfect to the fidelity and utility checks ...
+    assert (marginal_distances(train, leaky)["distance"] < 0.02).all()
+    features = ["age", "sex", "bmi", "diagnosis"]
+    trtr = utility_auc(train, holdout, "outcome", features)
+    assert abs(utility_auc(leaky, holdout, "outcome", features) - trtr) < 0.01
+    # ... and only the privacy checks catch it.
     assert exact_copies(leaky, train) > 100
     assert closer_to_training_share(leaky, train, holdout) > 0.9
     assert membership_inference_auc(leaky, train, holdout) > 0.9
