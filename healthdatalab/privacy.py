@@ -336,9 +336,7 @@ class PrivacyAccountant:
         """
         return cost_under(epsilon, delta, relation or self.relation, self.relation)
 
-    def can_spend(
-        self, epsilon: float, delta: float = 0.0, *, relation: str | None = None
-    ) -> bool:
+    def can_spend(self, epsilon: float, delta: float = 0.0, *, relation: str | None = None) -> bool:
         """True when a release costing ``(epsilon, delta)`` under ``relation`` fits in what is
         left (after converting its cost to the accountant's relation)."""
         charged_eps, charged_delta = self.cost(epsilon, delta, relation=relation)
@@ -424,6 +422,28 @@ def dp_count(
     return float(_add_noise(float(len(table)), 1.0, epsilon, rng, mechanism, delta))
 
 
+def _clipped_values(
+    table: object,
+    column: str,
+    lower: float,
+    upper: float,
+    epsilon: object,
+    rng: object,
+    mechanism: str,
+    delta: float | None,
+) -> tuple[np.ndarray, float]:
+    """Check the arguments shared by the numeric queries; return the clipped values and epsilon."""
+    table = _check_table(table)
+    lower, upper = _check_bounds(lower, upper)
+    epsilon = _check_positive("epsilon", epsilon)
+    _check_mechanism(mechanism, delta)
+    _check_rng(rng)
+    values = _check_column(table, column)
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise TypeError(f"column {column!r} must be numeric, got dtype {values.dtype}")
+    return np.clip(values.to_numpy(dtype=float), lower, upper), epsilon
+
+
 def clipped_mean_sensitivity(lower: float, upper: float, n: int) -> float:
     """Sensitivity ``(upper - lower) / n`` of the mean of ``n`` values clipped to the bounds,
     when one record is replaced by another (``n`` public)."""
@@ -455,19 +475,12 @@ def dp_mean(
     again: it is an unbiased estimate of the clipped mean, and may fall slightly outside the
     bounds when ``n`` is small.
     """
-    table = _check_table(table)
-    lower, upper = _check_bounds(lower, upper)
-    epsilon = _check_positive("epsilon", epsilon)
-    _check_mechanism(mechanism, delta)
-    _check_rng(rng)
-    values = _check_column(table, column)
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        raise TypeError(f"column {column!r} must be numeric, got dtype {values.dtype}")
-    if len(values) == 0:
+    clipped, epsilon = _clipped_values(table, column, lower, upper, epsilon, rng, mechanism, delta)
+    if clipped.size == 0:
         raise ValueError("the table is empty; a mean of no records is undefined")
-    sensitivity = clipped_mean_sensitivity(lower, upper, len(values))
+    sensitivity = clipped_mean_sensitivity(lower, upper, clipped.size)
     _charge(accountant, epsilon, delta, f"mean of {column}", REPLACE)
-    clipped_mean = float(np.clip(values.to_numpy(dtype=float), lower, upper).mean())
+    clipped_mean = float(clipped.mean())
     return float(_add_noise(clipped_mean, sensitivity, epsilon, rng, mechanism, delta))
 
 
@@ -497,17 +510,10 @@ def dp_sum(
     it gives a mean that hides the number of patients too (the division is post-processing
     and costs no budget). The bounds must be chosen without looking at the data.
     """
-    table = _check_table(table)
-    lower, upper = _check_bounds(lower, upper)
-    epsilon = _check_positive("epsilon", epsilon)
-    _check_mechanism(mechanism, delta)
-    _check_rng(rng)
-    values = _check_column(table, column)
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        raise TypeError(f"column {column!r} must be numeric, got dtype {values.dtype}")
+    clipped, epsilon = _clipped_values(table, column, lower, upper, epsilon, rng, mechanism, delta)
     sensitivity = clipped_sum_sensitivity(lower, upper)
     _charge(accountant, epsilon, delta, f"sum of {column}", ADD_REMOVE)
-    clipped_sum = float(np.clip(values.to_numpy(dtype=float), lower, upper).sum())
+    clipped_sum = float(clipped.sum())
     return float(_add_noise(clipped_sum, sensitivity, epsilon, rng, mechanism, delta))
 
 
