@@ -13,7 +13,8 @@ One module per concern, each importing only those below it:
 ``synthesis``
     a teaching generator of synthetic data and its fidelity, utility and privacy evaluation.
 ``federation``
-    partitions per hospital, FedAvg, secret sharing, output checks and the Flower app.
+    a subpackage: partitions per hospital, regression and FedAvg, secret sharing, output
+    checks, federated analytics and the Flower app, one module each.
 ``metadata``
     DCAT / FAIR Data Point descriptions, SHACL validation and a mapping to HL7 FHIR.
 ``style``

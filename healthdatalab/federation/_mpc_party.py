@@ -1,8 +1,10 @@
-"""One party of the MPyC secure sum; started by :func:`healthdatalab.federation.mpyc_secure_sum`.
+"""One party of the MPyC secure sum; started by
+:func:`healthdatalab.federation.secret_sharing.mpyc_secure_sum`.
 
-Run as ``python -m healthdatalab._mpc_party '[3, 5]' -M3 -I0 -B 20000 --no-log``: the JSON list
-is this party's private input, the MPyC options say how many parties there are, which one this
-is and on which local ports they listen. Every party prints the same JSON list of sums.
+Run as ``python -m healthdatalab.federation._mpc_party '[3, 5]' -M3 -I0 -B 20000 --no-log``:
+the JSON list is this party's private input, the MPyC options say how many parties there
+are, which one this is and on which local ports they listen. Every party prints the same
+JSON list of sums.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ async def _secure_sum(private: list[int]) -> list[int]:
 
 def main() -> None:
     if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m healthdatalab._mpc_party '[integers]' -M m -I i")
+        raise SystemExit(
+            "usage: python -m healthdatalab.federation._mpc_party '[integers]' -M m -I i"
+        )
     private = json.loads(sys.argv[1])
     if not isinstance(private, list) or not all(isinstance(v, int) for v in private):
         raise SystemExit("the private input must be a JSON list of integers")

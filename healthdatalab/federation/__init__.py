@@ -1,0 +1,107 @@
+"""Sharing without pooling: one module per step from the data to the deployment.
+
+``partitions``
+    :func:`partition_by_hospital` and :func:`to_arrays` turn a cohort from
+    :mod:`healthdatalab.cohort` into one design matrix per hospital.
+``regression``
+    :func:`fit_logistic` (the pooled, centralised reference) and :func:`information_matrix`
+    (its precision); :func:`local_update`, :func:`fedavg_aggregate` and :func:`fedavg` are
+    federated averaging (FedAvg) written out by hand.
+``secret_sharing``
+    :func:`share_secret`, :func:`reconstruct` and :func:`secure_sum`: additive secret sharing
+    modulo the prime :data:`PRIME`; :func:`mpyc_secure_sum` computes the same kind of sum with
+    the MPyC library, one local process per party.
+``output_checks``
+    :func:`check_min_cell_count`, :func:`release` and :func:`suppress_small_cells`: the output
+    checks of a secure environment (a minimum cell count; zeros withheld unless the caller says
+    otherwise).
+``analytics``
+    :func:`local_summary` (what one hospital computes) and :func:`pool_summaries` (how the
+    aggregator combines the summaries).
+``flower_app``
+    :func:`make_client_app` and :func:`make_server_app` build the same FedAvg as a Flower
+    ``ClientApp`` and ``ServerApp`` (simulation in the notebooks, deployment in ``deploy/``);
+    :func:`run_flower_simulation` runs them in Flower's simulation engine.
+
+The names below are re-exported so that notebooks keep one short import
+(``from healthdatalab import federation as fed``). Nothing here prints or reads a file the
+caller did not pass in.
+"""
+
+from healthdatalab.federation.analytics import LocalSummary, local_summary, pool_summaries
+from healthdatalab.federation.flower_app import (
+    QUIET_ENVIRONMENT,
+    FlowerRun,
+    make_client_app,
+    make_server_app,
+    quiet_flower,
+    run_flower_simulation,
+)
+from healthdatalab.federation.output_checks import (
+    MIN_CELL_COUNT,
+    OutputBlockedError,
+    OutputCheck,
+    check_min_cell_count,
+    release,
+    suppress_small_cells,
+)
+from healthdatalab.federation.partitions import FEATURES, partition_by_hospital, to_arrays
+from healthdatalab.federation.regression import (
+    FedAvgResult,
+    accuracy,
+    fedavg,
+    fedavg_aggregate,
+    fit_logistic,
+    information_matrix,
+    local_update,
+    logistic_loss,
+)
+from healthdatalab.federation.secret_sharing import (
+    PRIME,
+    SecureSumResult,
+    decode_fixed_point,
+    encode_fixed_point,
+    mpyc_secure_sum,
+    reconstruct,
+    secure_sum,
+    share_secret,
+    to_signed,
+)
+
+__all__ = [
+    "FEATURES",
+    "MIN_CELL_COUNT",
+    "PRIME",
+    "QUIET_ENVIRONMENT",
+    "FedAvgResult",
+    "FlowerRun",
+    "LocalSummary",
+    "OutputBlockedError",
+    "OutputCheck",
+    "SecureSumResult",
+    "accuracy",
+    "check_min_cell_count",
+    "decode_fixed_point",
+    "encode_fixed_point",
+    "fedavg",
+    "fedavg_aggregate",
+    "fit_logistic",
+    "information_matrix",
+    "local_summary",
+    "local_update",
+    "logistic_loss",
+    "make_client_app",
+    "make_server_app",
+    "mpyc_secure_sum",
+    "partition_by_hospital",
+    "pool_summaries",
+    "quiet_flower",
+    "reconstruct",
+    "release",
+    "run_flower_simulation",
+    "secure_sum",
+    "share_secret",
+    "suppress_small_cells",
+    "to_arrays",
+    "to_signed",
+]

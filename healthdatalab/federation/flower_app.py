@@ -1,0 +1,233 @@
+"""The FedAvg of :mod:`.regression` as a Flower ``ClientApp`` and ``ServerApp``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from healthdatalab.federation.partitions import FEATURES, _check_xy
+from healthdatalab.federation.regression import accuracy, local_update, logistic_loss
+
+# --------------------------------------------------------------------------------------------
+# The same FedAvg as a Flower app (Message API of Flower 1.21 and later)
+# --------------------------------------------------------------------------------------------
+
+#: Environment that keeps Flower and Ray from phoning home; set before they are imported.
+QUIET_ENVIRONMENT: dict[str, str] = {
+    "FLWR_TELEMETRY_ENABLED": "0",  # Flower's anonymous usage events
+    "RAY_USAGE_STATS_ENABLED": "0",  # Ray's usage statistics
+    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",  # opt in to Ray's future GPU default (no warning)
+}
+
+for _name, _value in QUIET_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
+
+#: The loader a ClientApp calls to get its hospital's data: (context) -> (X, y).
+PartitionLoader = Callable[["object"], tuple[np.ndarray, np.ndarray]]
+
+
+def _run_setting(context: object, key: str, default: float) -> float:
+    config = getattr(context, "run_config", {}) or {}
+    return config.get(key, default)
+
+
+def make_client_app(
+    load_partition: PartitionLoader,
+    *,
+    local_epochs: int = 1,
+    learning_rate: float = 1.0,
+) -> object:
+    """A Flower ``ClientApp`` that trains and evaluates the logistic model on local data.
+
+    ``load_partition(context)`` returns the hospital's ``(X, y)``: in the simulation it picks
+    a partition by ``context.node_config["partition-id"]``; in a deployment it reads the file
+    the SuperNode was given. The server may override ``local-epochs`` and ``learning-rate``
+    in the message's config record.
+    """
+    from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+    from flwr.clientapp import ClientApp
+
+    app = ClientApp()
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        X, y = load_partition(context)
+        w = msg.content["arrays"].to_numpy_ndarrays()[0]
+        config = msg.content["config"] if "config" in msg.content else {}
+        epochs = int(config.get("local-epochs", local_epochs))
+        rate = float(config.get("learning-rate", learning_rate))
+        w = local_update(w, X, y, epochs=epochs, learning_rate=rate)
+        metrics = MetricRecord({"num-examples": len(y), "train-loss": logistic_loss(w, X, y)})
+        return Message(
+            content=RecordDict({"arrays": ArrayRecord([w]), "metrics": metrics}), reply_to=msg
+        )
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        X, y = load_partition(context)
+        w = msg.content["arrays"].to_numpy_ndarrays()[0]
+        metrics = MetricRecord(
+            {
+                "num-examples": len(y),
+                "eval-loss": logistic_loss(w, X, y),
+                "eval-accuracy": accuracy(w, X, y),
+            }
+        )
+        return Message(content=RecordDict({"metrics": metrics}), reply_to=msg)
+
+    return app
+
+
+def make_server_app(
+    *,
+    n_features: int = len(FEATURES),
+    num_rounds: int = 20,
+    local_epochs: int = 1,
+    learning_rate: float = 1.0,
+    min_nodes: int = 2,
+    evaluate: bool = False,
+    on_finish: Callable[[np.ndarray, np.ndarray, Mapping], None] | None = None,
+) -> object:
+    """A Flower ``ServerApp`` running FedAvg from zero weights.
+
+    The run config (``num-server-rounds``, ``local-epochs``, ``learning-rate``,
+    ``min-nodes``) overrides the defaults. When the run ends, ``on_finish(history, final,
+    run_config)`` receives the global weights after every round (row 0 is the start), the
+    final ones and the run config.
+    """
+    from flwr.app import ArrayRecord, ConfigRecord, Context
+    from flwr.serverapp import Grid, ServerApp
+    from flwr.serverapp.strategy import FedAvg
+
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        rounds = int(_run_setting(context, "num-server-rounds", num_rounds))
+        nodes = int(_run_setting(context, "min-nodes", min_nodes))
+        train_config = ConfigRecord(
+            {
+                "local-epochs": int(_run_setting(context, "local-epochs", local_epochs)),
+                "learning-rate": float(_run_setting(context, "learning-rate", learning_rate)),
+            }
+        )
+        history: list[np.ndarray] = []
+
+        def record(server_round: int, arrays: ArrayRecord) -> None:
+            history.append(arrays.to_numpy_ndarrays()[0].copy())
+
+        strategy = FedAvg(
+            fraction_train=1.0,
+            fraction_evaluate=1.0 if evaluate else 0.0,
+            min_train_nodes=nodes,
+            min_evaluate_nodes=nodes if evaluate else 0,
+            min_available_nodes=nodes,
+        )
+        result = strategy.start(
+            grid=grid,
+            initial_arrays=ArrayRecord([np.zeros(n_features)]),
+            num_rounds=rounds,
+            train_config=train_config,
+            evaluate_fn=record,
+        )
+        final = result.arrays.to_numpy_ndarrays()[0]
+        if on_finish is not None:
+            on_finish(np.asarray(history), final, dict(context.run_config))
+
+    return app
+
+
+@contextmanager
+def quiet_flower(level: int = logging.ERROR) -> Iterator[None]:
+    """Show only Flower log records at ``level`` or above while the block runs.
+
+    Flower logs every round at INFO level and announces deprecations at WARNING level, and Ray
+    suggests installing ipywidgets when it is imported in a notebook; on a book page that
+    reads like an error. Real errors still show.
+    """
+    import flwr.supercore.logger  # noqa: F401  (Flower sets its own level on import)
+
+    loggers = [logging.getLogger("flwr"), logging.getLogger("ray.widgets.util")]
+    before = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, old_level in zip(loggers, before, strict=True):
+            logger.setLevel(old_level)
+
+
+@dataclass(frozen=True)
+class FlowerRun:
+    """Result of :func:`run_flower_simulation`."""
+
+    history: np.ndarray
+    weights: np.ndarray
+    seconds: float
+
+
+def run_flower_simulation(
+    partitions: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    rounds: int = 20,
+    local_epochs: int = 1,
+    learning_rate: float = 1.0,
+    num_cpus: int = 2,
+) -> FlowerRun:
+    """Run the Flower apps in Flower's simulation engine, one virtual SuperNode per partition.
+
+    Uses ``flwr.simulation.run_simulation`` (Ray backend); the ServerApp runs in this process,
+    so its result comes back directly. Each ClientApp may use all ``num_cpus`` CPUs, so one Ray
+    worker serves the virtual SuperNodes in turn: on a small machine that starts fastest, and
+    these clients are far too quick to gain from running in parallel.
+    """
+    if len(partitions) < 1:
+        raise ValueError("need at least one partition")
+    for X, y in partitions:
+        _check_xy(X, y)
+    from flwr.simulation import run_simulation
+
+    data = [(np.asarray(X), np.asarray(y)) for X, y in partitions]
+
+    def load(context: object) -> tuple[np.ndarray, np.ndarray]:
+        return data[int(context.node_config["partition-id"])]
+
+    outcome: dict[str, np.ndarray] = {}
+
+    def keep(history: np.ndarray, final: np.ndarray, run_config: Mapping) -> None:
+        outcome["history"], outcome["weights"] = history, final
+
+    server = make_server_app(
+        n_features=data[0][0].shape[1],
+        num_rounds=rounds,
+        local_epochs=local_epochs,
+        learning_rate=learning_rate,
+        min_nodes=len(data),
+        on_finish=keep,
+    )
+    client = make_client_app(load, local_epochs=local_epochs, learning_rate=learning_rate)
+    start = time.perf_counter()
+    run_simulation(
+        server_app=server,
+        client_app=client,
+        num_supernodes=len(data),
+        backend_config={
+            "client_resources": {"num_cpus": num_cpus, "num_gpus": 0.0},
+            "init_args": {
+                "num_cpus": num_cpus,
+                "logging_level": "ERROR",
+                "log_to_driver": False,
+            },
+        },
+    )
+    seconds = time.perf_counter() - start
+    if "weights" not in outcome:
+        raise RuntimeError("the Flower simulation ended without a result; see its log")
+    return FlowerRun(history=outcome["history"], weights=outcome["weights"], seconds=seconds)
