@@ -98,3 +98,25 @@ def unknown_citations(pages: list[Path], known: set[str]) -> list[str]:
         for key in sorted(cite_keys(page.read_text(encoding="utf-8")) - known):
             problems.append(f"{page.name}: {{cite}} key {key!r} is not in references.bib")
     return problems
+
+
+# TeX that the bibliography style did not turn into text: a command (\textasciitilde), an
+# escaped character (\_, \&, \#), or inline maths ($k$).
+_TEX_LEFTOVER = re.compile(r"\\[A-Za-z]+|\\[^A-Za-z\s]|\$[^$\s][^$]*\$|textasciitilde")
+
+
+def bibliography_problems(html: str) -> list[str]:
+    """TeX artefacts in the rendered bibliography's text and backslashes in its links."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    body = soup.select_one("main") or soup
+    problems = []
+    for link in body.select("a[href]"):
+        if "\\" in link["href"]:
+            problems.append(f"backslash in link {link['href']!r}")
+    for item in body.find_all("p"):
+        text = item.get_text(" ", strip=True)
+        for leftover in sorted(set(_TEX_LEFTOVER.findall(text))):
+            problems.append(f"TeX artefact {leftover!r} in: {text[:120]}")
+    return sorted(set(problems))

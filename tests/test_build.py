@@ -127,3 +127,12 @@ def test_a_notebook_that_passes_builds(tmp_path):
     )
     result = build_book(book, timeout=300)
     assert result.returncode == 0, result.log[-3000:]
+
+
+def test_bibliography_has_no_tex_artefacts_or_escaped_links(book):
+    """Names, titles and links read as text: no \\textasciitilde, no \\_ in a DOI link."""
+    from bookcheck import bibliography_problems
+
+    html = (book.html / "bibliography.html").read_text(encoding="utf-8")
+    problems = bibliography_problems(html)
+    assert not problems, "\n".join(problems)

@@ -131,3 +131,32 @@ def test_citation_check_reports_unknown_keys(tmp_path):
         "page.md: {cite} key 'alsomissing' is not in references.bib",
         "page.md: {cite} key 'nosuchkey2099' is not in references.bib",
     ]
+
+
+def test_bibliography_check_finds_tex_artefacts_and_escaped_links():
+    from bookcheck import bibliography_problems
+
+    broken = (
+        '<main><p>Pedro de Gusm\\\\textasciitilde ao. Optimal $k$-anonymity. '
+        '<a href="https://doi.org/10.1162/dint\\_a\\_00032">doi</a></p></main>'
+    )
+    problems = bibliography_problems(broken)
+    assert "backslash in link 'https://doi.org/10.1162/dint\\\\_a\\\\_00032'" in problems
+    assert any("'$k$'" in p for p in problems)
+    assert any("textasciitilde" in p for p in problems)
+    clean = '<main><p>Pedro de Gusmão. <a href="https://doi.org/10.1162/dint_a_00032">d</a></p></main>'
+    assert bibliography_problems(clean) == []
+
+
+def test_bib_links_have_no_tex_escapes():
+    """A DOI or URL is used verbatim in the link: an escaped underscore breaks it."""
+    from pybtex.database import parse_file
+
+    entries = parse_file(str(ROOT / "references.bib")).entries
+    escaped = [
+        f"{key}: {field}"
+        for key, entry in entries.items()
+        for field in ("doi", "url")
+        if "\\" in entry.fields.get(field, "")
+    ]
+    assert not escaped, f"backslashes in links (write _ not \\_): {escaped}"
