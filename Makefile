@@ -1,8 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make book   builds the site into _build/html (creating .venv from the pins when missing)
 #   make test   runs every test (unit, notebooks through the build, the site in headless Chromium)
-# Other targets: make lab (notebooks in JupyterLab), make serve (the built site on localhost),
-# make bench (benchmarks), make clean.
+# Other targets: make check (the light check for prose-only changes), make lab (notebooks in
+# JupyterLab), make serve (the built site on localhost), make bench (benchmarks), make clean.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,11 +11,23 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: book test lab serve bench browser lock clean
+# JupyterLab refuses to run as root (as in a container) unless told to; it listens on loopback.
+LAB_ARGS ?=
+LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: book test check lab serve bench browser lock clean python-version
+
+# The pins in requirements.txt were resolved for Python 3.11; say so before pip fails obscurely.
+python-version:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
+	  echo "error: this project needs Python 3.11 (requirements.txt is resolved for it), but"; \
+	  echo "       '$(PYTHON)' is: $$(command -v $(PYTHON) >/dev/null && $(PYTHON) --version 2>&1 || echo 'not found')."; \
+	  echo "       Install Python 3.11 and repeat the command with PYTHON=python3.11 (make PYTHON=python3.11 ...)."; \
+	  exit 1; }
 
 # The environment is rebuilt whenever the pins change.
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || { $(MAKE) --no-print-directory python-version && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip==26.3
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	# Checkers that pin old pandas/numpy are installed without their pins (see requirements-nodeps.txt).
@@ -40,11 +52,24 @@ browser:
 test: $(STAMP) $(MATHJAX) browser
 	$(BIN)/python -m pytest
 
+# The light check for prose-only changes: front matter, citations, glossary links, links inside
+# the book and spelling. A small environment of its own; no notebooks, no browser.
+CHECK_VENV := .venv-check
+$(CHECK_VENV)/.installed: requirements-check.txt
+	test -x $(CHECK_VENV)/bin/python || { $(MAKE) --no-print-directory python-version && $(PYTHON) -m venv $(CHECK_VENV); }
+	$(CHECK_VENV)/bin/python -m pip install --quiet -r requirements-check.txt
+	touch $@
+
+check: $(CHECK_VENV)/.installed
+	$(CHECK_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_structure.py tests/test_prose.py \
+	  tests/test_hygiene.py::test_spelling_is_clean
+
 # JupyterLab with jupytext: the MyST Markdown notebooks open as notebooks (double-click).
+# Listens on 127.0.0.1 only; works as root too. Extra options: make lab LAB_ARGS="--no-browser".
 lab: $(STAMP)
 	mkdir -p $(VENV)/share/jupyter/lab/settings
 	cp .jupyter-lab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab --ip=127.0.0.1 $(LAB_ROOT) $(LAB_ARGS) notebooks/
 
 serve: book
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
@@ -64,4 +89,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf _build .pytest_cache .ruff_cache
+	rm -rf _build .pytest_cache .ruff_cache .venv-check
