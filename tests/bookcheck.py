@@ -120,3 +120,17 @@ def bibliography_problems(html: str) -> list[str]:
         for leftover in sorted(set(_TEX_LEFTOVER.findall(text))):
             problems.append(f"TeX artefact {leftover!r} in: {text[:120]}")
     return sorted(set(problems))
+
+
+def closing_section_problems(path: Path) -> list[str]:
+    """A chapter closes with a 'Checklist' or 'What to do next' section holding list items."""
+    text = path.read_text(encoding="utf-8")
+    headings = list(re.finditer(r"^## (.+)$", text, re.M))
+    if not headings:
+        return [f"{path.name}: no section headings, so no closing checklist"]
+    last = headings[-1]
+    if last.group(1).strip() not in {"Checklist", "What to do next"}:
+        return [f"{path.name}: last section is {last.group(1)!r}, not 'Checklist'"]
+    if not re.search(r"^\s*- ", text[last.end() :], re.M):
+        return [f"{path.name}: the closing section has no list items"]
+    return []

@@ -137,14 +137,16 @@ def test_bibliography_check_finds_tex_artefacts_and_escaped_links():
     from bookcheck import bibliography_problems
 
     broken = (
-        '<main><p>Pedro de Gusm\\\\textasciitilde ao. Optimal $k$-anonymity. '
+        "<main><p>Pedro de Gusm\\\\textasciitilde ao. Optimal $k$-anonymity. "
         '<a href="https://doi.org/10.1162/dint\\_a\\_00032">doi</a></p></main>'
     )
     problems = bibliography_problems(broken)
     assert "backslash in link 'https://doi.org/10.1162/dint\\\\_a\\\\_00032'" in problems
     assert any("'$k$'" in p for p in problems)
     assert any("textasciitilde" in p for p in problems)
-    clean = '<main><p>Pedro de Gusmão. <a href="https://doi.org/10.1162/dint_a_00032">d</a></p></main>'
+    clean = (
+        '<main><p>Pedro de Gusmão. <a href="https://doi.org/10.1162/dint_a_00032">d</a></p></main>'
+    )
     assert bibliography_problems(clean) == []
 
 
@@ -160,3 +162,24 @@ def test_bib_links_have_no_tex_escapes():
         if "\\" in entry.fields.get(field, "")
     ]
     assert not escaped, f"backslashes in links (write _ not \\_): {escaped}"
+
+
+def test_sharing_and_privacy_chapters_end_with_a_checklist():
+    from bookcheck import closing_section_problems
+
+    folders = ("sharing_methods", "privacy_tech")
+    pages = [p for folder in folders for p in (ROOT / folder).glob("*.md")]
+    assert len(pages) >= 20
+    problems = [problem for page in pages for problem in closing_section_problems(page)]
+    assert not problems, "\n".join(problems)
+
+
+def test_closing_section_check_names_the_problem(tmp_path):
+    from bookcheck import closing_section_problems
+
+    page = _page(tmp_path, "privacy_tech", "# T\n\n## Checklist\n\n- [ ] one\n\n## Notes\n\ntext\n")
+    assert closing_section_problems(page) == ["page.md: last section is 'Notes', not 'Checklist'"]
+    page.write_text("# T\n\n## Checklist\n\nNothing to check.\n", encoding="utf-8")
+    assert closing_section_problems(page) == ["page.md: the closing section has no list items"]
+    page.write_text("# T\n\n## What to do next\n\n- Read on.\n", encoding="utf-8")
+    assert closing_section_problems(page) == []
