@@ -10,7 +10,11 @@ which is what FAIR Data Points and DCAT-AP catalogues exchange.
 have; :func:`validate` checks a graph against them with pyshacl and returns ``(conforms,
 report)``. The shapes are a small teaching profile, stricter than plain DCAT on the points a
 health data catalogue cares about (licence, access rights, a role address as contact point);
-they are not the DCAT-AP or HealthDCAT-AP shapes.
+they are not the DCAT-AP or HealthDCAT-AP shapes. The graph follows DCAT-AP where the
+profiles place a property (the licence on the distribution, dates as ``xsd:dateTime``, a
+contact point that is a ``vcard:Kind`` with its own IRI, ``dct:format`` beside the media type)
+and has the parts a FAIR Data Point needs (``dcat:version``, ``dct:isPartOf`` parent links and
+an FDP root that contains the catalogue); :mod:`healthdatalab.fdp` publishes a complete one.
 
 The second half maps one record of the synthetic cohort to HL7 FHIR resources (a Patient, its
 Observations coded with LOINC and UCUM, its Condition coded with ICD-10) with
@@ -38,13 +42,21 @@ from fhir.resources.observation import Observation
 from fhir.resources.patient import Patient
 from rdflib import BNode, Graph, Namespace, URIRef
 from rdflib import Literal as RDFLiteral
-from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SH, XSD
+from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, SH, SKOS, XSD
+
+from healthdatalab.cohort import REFERENCE_DATE
 
 #: The W3C vCard ontology (rdflib ships no constant for it).
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 
 __all__ = [
     "ACCESS_RIGHTS",
+    "DCAT_VERSION",
+    "FDPO",
+    "FILE_TYPES",
+    "HEALTHDCATAP",
+    "ICD10_SYSTEM",
+    "LDP",
     "HEALTH_THEME",
     "OBSERVATION_CODES",
     "PATIENT_ID_SYSTEM",
@@ -82,7 +94,23 @@ ROLE_MAILBOXES: tuple[str, ...] = (
     "privacy", "research", "servicedesk", "support",
 )
 
-_IANA = "https://www.iana.org/assignments/media-types/"
+_IANA = "http://www.iana.org/assignments/media-types/"
+_DATA_THEME = "http://publications.europa.eu/resource/authority/data-theme/"
+#: EU file-type concepts for the media types the teaching profile knows (dct:format).
+FILE_TYPES: dict[str, URIRef] = {
+    media: URIRef(f"http://publications.europa.eu/resource/authority/file-type/{code}")
+    for media, code in {"text/csv": "CSV", "application/json": "JSON",
+                        "application/vnd.apache.parquet": "PARQUET", "text/turtle": "RDF_TURTLE",
+                        "application/ld+json": "JSON_LD"}.items()
+}
+#: The FAIR Data Point ontology (FDP-O) and the Linked Data Platform vocabulary.
+FDPO = Namespace("https://w3id.org/fdp/fdp-o#")
+LDP = Namespace("http://www.w3.org/ns/ldp#")
+#: HealthDCAT-AP, with the namespace its Release 5 shapes declare (marked there as provisional).
+HEALTHDCATAP = Namespace("http://healthdataportal.eu/ns/health#")
+#: DCAT 3's dcat:version (rdflib's DCAT namespace predates DCAT 3).
+DCAT_VERSION = URIRef("http://www.w3.org/ns/dcat#version")
+ICD10_SYSTEM = URIRef("http://hl7.org/fhir/sid/icd-10")
 
 # --------------------------------------------------------------------------- SHACL shapes
 
@@ -125,16 +153,20 @@ hdl:DatasetShape a sh:NodeShape ;
                 sh:message "a dataset needs a description with a language tag (dct:description)" ] ,
               [ sh:path dct:publisher ; sh:minCount 1 ; sh:maxCount 1 ; sh:class foaf:Agent ;
                 sh:message "a dataset needs one publisher that is a foaf:Agent (dct:publisher)" ] ,
-              [ sh:path dct:license ; sh:minCount 1 ; sh:maxCount 1 ; sh:nodeKind sh:IRI ;
-                sh:message "a dataset needs one licence, given as an IRI (dct:license)" ] ,
-              [ sh:path dct:issued ; sh:minCount 1 ; sh:maxCount 1 ; sh:datatype xsd:date ;
-                sh:message "a dataset needs one release date as xsd:date (dct:issued)" ] ,
+              [ sh:path dct:issued ; sh:minCount 1 ; sh:maxCount 1 ; sh:datatype xsd:dateTime ;
+                sh:message "a dataset needs one release time as xsd:dateTime (dct:issued)" ] ,
+              [ sh:path dcat:version ; sh:minCount 1 ; sh:maxCount 1 ;
+                sh:message "a dataset needs one version (dcat:version)" ] ,
+              [ sh:path dct:isPartOf ; sh:minCount 1 ; sh:class dcat:Catalog ;
+                sh:message "a dataset must name the catalogue it belongs to (dct:isPartOf)" ] ,
               [ sh:path dcat:theme ; sh:minCount 1 ; sh:nodeKind sh:IRI ;
-                sh:message "a dataset needs a theme from a controlled vocabulary (dcat:theme)" ] ,
+                sh:pattern "^{_DATA_THEME}[A-Z]+$" ;
+                sh:message "a dataset needs an EU data-theme concept (dcat:theme)" ] ,
               [ sh:path dcat:keyword ; sh:minCount 1 ; sh:datatype rdf:langString ;
                 sh:message "a dataset needs keywords with a language tag (dcat:keyword)" ] ,
-              [ sh:path dcat:contactPoint ; sh:minCount 1 ; sh:node hdl:ContactPointShape ;
-                sh:message "a dataset needs a well-formed contact point (dcat:contactPoint)" ] ,
+              [ sh:path dcat:contactPoint ; sh:minCount 1 ; sh:nodeKind sh:IRI ;
+                sh:class vcard:Kind ; sh:node hdl:ContactPointShape ;
+                sh:message "a dataset needs a vcard:Kind IRI as contact (dcat:contactPoint)" ] ,
               [ sh:path dct:accessRights ; sh:minCount 1 ; sh:maxCount 1 ;
                 sh:in ( {_ACCESS_LIST} ) ;
                 sh:message "a dataset needs one access-rights concept (dct:accessRights)" ] ,
@@ -146,7 +178,9 @@ hdl:DistributionShape a sh:NodeShape ;
   sh:property [ sh:path dcat:accessURL ; sh:minCount 1 ; sh:nodeKind sh:IRI ;
                 sh:message "a distribution needs an access URL (dcat:accessURL)" ] ,
               [ sh:path dcat:mediaType ; sh:minCount 1 ; sh:maxCount 1 ; sh:nodeKind sh:IRI ;
-                sh:message "a distribution needs one IANA media type (dcat:mediaType)" ] .
+                sh:message "a distribution needs one IANA media type (dcat:mediaType)" ] ,
+              [ sh:path dct:license ; sh:minCount 1 ; sh:maxCount 1 ; sh:nodeKind sh:IRI ;
+                sh:message "a distribution needs one licence, given as an IRI (dct:license)" ] .
 
 hdl:AgentShape a sh:NodeShape ;
   sh:targetClass foaf:Agent ;
@@ -158,7 +192,7 @@ hdl:ContactPointShape a sh:NodeShape ;
                 sh:message "a contact point needs a name for the team (vcard:fn)" ] ,
               [ sh:path vcard:hasEmail ; sh:minCount 1 ; sh:nodeKind sh:IRI ;
                 sh:pattern "{_ROLE_PATTERN}" ;
-                sh:message "a contact point needs a role mailbox, not a person (vcard:hasEmail)" ] .
+                sh:message "mailbox must start with a listed role name (vcard:hasEmail)" ] .
 """
 
 @functools.lru_cache(maxsize=1)
@@ -236,8 +270,11 @@ def check_role_address(email: object) -> str:
 class DatasetDescription:
     """What a catalogue needs to know about one data set; checked when it is made.
 
-    IRIs are absolute (``https://...`` or ``urn:...``); ``issued`` is a ``datetime.date``;
-    ``access_rights`` is one of :data:`ACCESS_RIGHTS`; ``contact_email`` is a role mailbox.
+    IRIs are absolute (``https://...`` or ``urn:...``); ``issued`` is a ``datetime.date``
+    (written as midnight UTC) or a timezone-aware ``datetime.datetime``; ``access_rights`` is
+    one of :data:`ACCESS_RIGHTS`; ``contact_email`` is a role mailbox; ``diagnosis_codes`` are
+    the ICD-10 codes that occur in the data (all of them, not a selection), so a catalogue can
+    answer "which data sets hold patients with this diagnosis?" from the metadata.
     """
 
     dataset_iri: str
@@ -259,17 +296,31 @@ class DatasetDescription:
     themes: Sequence[str] = field(default=(str(HEALTH_THEME),))
     byte_size: int | None = None
     language: str = "en"
+    version: str = "1.0"
+    fdp_iri: str = "https://fdp.hospital-a.example/"
+    diagnosis_codes: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         for name in ("dataset_iri", "publisher_iri", "license_iri", "access_url",
-                     "catalogue_iri"):
+                     "catalogue_iri", "fdp_iri"):
             _iri(name, getattr(self, name))
         for name in ("title", "description", "publisher_name", "contact_name",
-                     "catalogue_title", "catalogue_description"):
+                     "catalogue_title", "catalogue_description", "version"):
             _text(name, getattr(self, name))
-        if not isinstance(self.issued, dt.date) or isinstance(self.issued, dt.datetime):
-            raise TypeError(f"issued must be a datetime.date (the release day), got "
+        if isinstance(self.issued, dt.datetime):
+            if self.issued.tzinfo is None:
+                raise ValueError("issued must be timezone-aware when it is a datetime "
+                                 "(for example datetime(2026, 11, 23, tzinfo=datetime.UTC))")
+        elif not isinstance(self.issued, dt.date):
+            raise TypeError(f"issued must be a datetime.date or datetime.datetime, got "
                             f"{type(self.issued).__name__} {self.issued!r}")
+        if isinstance(self.diagnosis_codes, str) or not isinstance(self.diagnosis_codes,
+                                                                     Sequence):
+            raise TypeError("diagnosis_codes must be a list of ICD-10 codes such as ['E11']")
+        for code in self.diagnosis_codes:
+            if not isinstance(code, str) or not _ICD10_CODE.match(code):
+                raise ValueError(f"each of diagnosis_codes must be an ICD-10 code such as "
+                                 f"'E11', got {code!r}")
         for name in ("keywords", "themes"):
             values = getattr(self, name)
             if isinstance(values, str) or not isinstance(values, Sequence):
@@ -301,7 +352,8 @@ class DatasetDescription:
 # --------------------------------------------------------------------------- the graph
 
 #: Prefixes bound in every graph this module makes (and handy for SPARQL queries).
-PREFIXES = {"dcat": DCAT, "dct": DCTERMS, "foaf": FOAF, "vcard": VCARD, "xsd": XSD}
+PREFIXES = {"dcat": DCAT, "dct": DCTERMS, "foaf": FOAF, "vcard": VCARD, "xsd": XSD,
+            "fdp-o": FDPO, "ldp": LDP, "skos": SKOS, "healthdcatap": HEALTHDCATAP}
 
 
 def dataset_graph(description: DatasetDescription) -> Graph:
@@ -313,29 +365,46 @@ def dataset_graph(description: DatasetDescription) -> Graph:
     for prefix, namespace in PREFIXES.items():
         g.bind(prefix, namespace)
 
+    fdp = URIRef(d.fdp_iri)
     catalogue = URIRef(d.catalogue_iri)
     dataset = URIRef(d.dataset_iri)
     distribution = URIRef(f"{d.dataset_iri.rstrip('/')}/distribution/{d.media_type.split('/')[1]}")
     publisher = URIRef(d.publisher_iri)
-    contact = BNode()
+    contact = URIRef(f"{d.dataset_iri.rstrip('/')}#contact-point")
+    issued = d.issued if isinstance(d.issued, dt.datetime) else dt.datetime.combine(
+        d.issued, dt.time(), tzinfo=dt.UTC)
+    when = RDFLiteral(issued.isoformat(timespec="seconds"), datatype=XSD.dateTime)
+    version = RDFLiteral(d.version)
 
     g.add((publisher, RDF.type, FOAF.Agent))
     g.add((publisher, RDF.type, FOAF.Organization))
     g.add((publisher, FOAF.name, RDFLiteral(d.publisher_name, lang=lang)))
 
+    # The FAIR Data Point that serves the records: it contains the catalogue.
+    g.add((fdp, RDF.type, FDPO.FAIRDataPoint))
+    g.add((fdp, DCTERMS.title, RDFLiteral(f"FAIR Data Point of {d.publisher_name}", lang=lang)))
+    g.add((fdp, DCTERMS.publisher, publisher))
+    g.add((fdp, DCAT_VERSION, version))
+    g.add((fdp, FDPO.metadataCatalog, catalogue))
+    g.add((fdp, LDP.contains, catalogue))
+
     g.add((catalogue, RDF.type, DCAT.Catalog))
     g.add((catalogue, DCTERMS.title, RDFLiteral(d.catalogue_title, lang=lang)))
     g.add((catalogue, DCTERMS.description, RDFLiteral(d.catalogue_description, lang=lang)))
     g.add((catalogue, DCTERMS.publisher, publisher))
+    g.add((catalogue, DCAT_VERSION, version))
+    g.add((catalogue, DCTERMS.isPartOf, fdp))
     g.add((catalogue, DCAT.dataset, dataset))
+    g.add((catalogue, LDP.contains, dataset))
 
     g.add((dataset, RDF.type, DCAT.Dataset))
     g.add((dataset, DCTERMS.identifier, RDFLiteral(d.dataset_iri)))
     g.add((dataset, DCTERMS.title, RDFLiteral(d.title, lang=lang)))
     g.add((dataset, DCTERMS.description, RDFLiteral(d.description, lang=lang)))
     g.add((dataset, DCTERMS.publisher, publisher))
-    g.add((dataset, DCTERMS.license, URIRef(d.license_iri)))
-    g.add((dataset, DCTERMS.issued, RDFLiteral(d.issued.isoformat(), datatype=XSD.date)))
+    g.add((dataset, DCTERMS.issued, when))
+    g.add((dataset, DCAT_VERSION, version))
+    g.add((dataset, DCTERMS.isPartOf, catalogue))
     for theme in d.themes:
         g.add((dataset, DCAT.theme, URIRef(theme)))
     for keyword in d.keywords:
@@ -343,15 +412,31 @@ def dataset_graph(description: DatasetDescription) -> Graph:
     g.add((dataset, DCAT.contactPoint, contact))
     g.add((dataset, DCTERMS.accessRights, ACCESS_RIGHTS[d.access_rights]))
     g.add((dataset, DCAT.distribution, distribution))
+    g.add((dataset, LDP.contains, distribution))
+    if d.diagnosis_codes:
+        g.add((dataset, HEALTHDCATAP.hasCodingSystem, ICD10_SYSTEM))
+    for code in sorted(set(d.diagnosis_codes)):
+        concept = BNode()
+        g.add((dataset, HEALTHDCATAP.hasCodeValues, concept))
+        g.add((concept, RDF.type, SKOS.Concept))
+        g.add((concept, SKOS.notation, RDFLiteral(code)))
+        g.add((concept, SKOS.inScheme, ICD10_SYSTEM))
 
+    g.add((contact, RDF.type, VCARD.Kind))
     g.add((contact, RDF.type, VCARD.Organization))
     g.add((contact, VCARD.fn, RDFLiteral(d.contact_name, lang=lang)))
     g.add((contact, VCARD.hasEmail, URIRef(f"mailto:{d.contact_email}")))
 
+    # In DCAT-AP the licence is a property of the distribution, not of the data set.
     g.add((distribution, RDF.type, DCAT.Distribution))
     g.add((distribution, DCTERMS.title, RDFLiteral(f"{d.title} ({d.media_type})", lang=lang)))
+    g.add((distribution, DCTERMS.isPartOf, dataset))
+    g.add((distribution, DCAT_VERSION, version))
+    g.add((distribution, DCTERMS.license, URIRef(d.license_iri)))
     g.add((distribution, DCAT.accessURL, URIRef(d.access_url)))
     g.add((distribution, DCAT.mediaType, URIRef(_IANA + d.media_type)))
+    if d.media_type in FILE_TYPES:
+        g.add((distribution, DCTERMS.format, FILE_TYPES[d.media_type]))
     if d.byte_size is not None:
         g.add((distribution, DCAT.byteSize, RDFLiteral(int(d.byte_size),
                                                        datatype=XSD.nonNegativeInteger)))
@@ -506,11 +591,17 @@ def fhir_patient(row: Mapping[str, Any] | pd.Series, *,
     )
 
 
-def fhir_observations(row: Mapping[str, Any] | pd.Series) -> list[Observation]:
+def fhir_observations(row: Mapping[str, Any] | pd.Series, *,
+                      effective: dt.date | None = None) -> list[Observation]:
     """One FHIR Observation per measurement (BMI, systolic blood pressure, HbA1c).
 
-    Each is coded with LOINC, has its value in UCUM units and refers to ``Patient/<id>``.
+    Each is coded with LOINC, has its value in UCUM units, refers to ``Patient/<id>`` and
+    states when it holds (``effectiveDateTime``): ``effective``, by default the synthetic
+    cohort's reference date, on which its measurements stand.
     """
+    when = REFERENCE_DATE.date() if effective is None else effective
+    if not isinstance(when, dt.date):
+        raise TypeError(f"effective must be a datetime.date, got {type(when).__name__}")
     values = _field(row, ["patient_id", *OBSERVATION_CODES])
     subject = {"reference": f"Patient/{_patient_id(values['patient_id'])}"}
     ranges = {"bmi": (10.0, 80.0), "systolic_bp": (50.0, 300.0), "hba1c": (10.0, 200.0)}
@@ -524,6 +615,7 @@ def fhir_observations(row: Mapping[str, Any] | pd.Series) -> list[Observation]:
             code={"coding": [{"system": _LOINC, "code": code["loinc"],
                               "display": code["display"]}], "text": column},
             subject=subject,
+            effectiveDateTime=when.isoformat(),
             valueQuantity={"value": value, "unit": code["unit"], "system": _UCUM,
                            "code": code["unit"]},
         ))

@@ -33,7 +33,7 @@ def _description(**changes) -> md.DatasetDescription:
         keywords=["cardiovascular", "diabetes"],
         contact_name="Research data desk",
         contact_email="datadesk@hospital-a.example",
-        access_rights="RESTRICTED",
+        access_rights="NON_PUBLIC",
         access_url="https://fdp.hospital-a.example/access-request",
     )
     fields.update(changes)
@@ -58,14 +58,19 @@ REQUIRED_DATASET = sorted(md.required_properties()[ns.DCAT.Dataset])
 # --------------------------------------------------------------------------- the graph
 
 
-def test_graph_has_three_layers_and_conforms(graph):
+def test_graph_has_four_layers_with_parent_links_and_conforms(graph):
+    fdps = list(graph.subjects(ns.RDF.type, md.FDPO.FAIRDataPoint))
     catalogues = list(graph.subjects(ns.RDF.type, ns.DCAT.Catalog))
     datasets = list(graph.subjects(ns.RDF.type, ns.DCAT.Dataset))
     distributions = list(graph.subjects(ns.RDF.type, ns.DCAT.Distribution))
-    assert (len(catalogues), datasets, len(distributions)) == (1, [DATASET], 1)
+    assert (len(fdps), len(catalogues), datasets, len(distributions)) == (1, 1, [DATASET], 1)
+    chain = [fdps[0], catalogues[0], DATASET, distributions[0]]
+    for parent, child in zip(chain, chain[1:], strict=False):
+        assert (child, ns.DCTERMS.isPartOf, parent) in graph
+        assert (parent, md.LDP.contains, child) in graph
     assert (catalogues[0], ns.DCAT.dataset, DATASET) in graph
     assert (DATASET, ns.DCAT.distribution, distributions[0]) in graph
-    assert graph.value(DATASET, ns.DCTERMS.accessRights) == md.ACCESS_RIGHTS["RESTRICTED"]
+    assert graph.value(DATASET, ns.DCTERMS.accessRights) == md.ACCESS_RIGHTS["NON_PUBLIC"]
     assert graph.value(DATASET, ns.DCAT.theme) == md.HEALTH_THEME
     conforms, report = md.validate(graph)
     assert conforms, report
@@ -83,10 +88,14 @@ def test_turtle_round_trip_keeps_every_triple(graph):
 
 def test_required_properties_read_from_the_shapes():
     required = md.required_properties()
-    assert required[ns.DCAT.Distribution] == {ns.DCAT.accessURL, ns.DCAT.mediaType}
+    assert required[ns.DCAT.Distribution] == {
+        ns.DCAT.accessURL, ns.DCAT.mediaType, ns.DCTERMS.license
+    }
     assert required[ns.FOAF.Agent] == {ns.FOAF.name}
-    assert {ns.DCTERMS.license, ns.DCTERMS.accessRights, ns.DCAT.contactPoint, ns.DCTERMS.issued,
-            ns.DCTERMS.title, ns.DCTERMS.description} <= required[ns.DCAT.Dataset]
+    assert {ns.DCTERMS.accessRights, ns.DCAT.contactPoint, ns.DCTERMS.issued, md.DCAT_VERSION,
+            ns.DCTERMS.isPartOf, ns.DCTERMS.title, ns.DCTERMS.description
+            } <= required[ns.DCAT.Dataset]
+    assert ns.DCTERMS.license not in required[ns.DCAT.Dataset]
     assert ns.DCAT.dataset in required[ns.DCAT.Catalog]
 
 
@@ -112,9 +121,37 @@ def test_graph_missing_a_required_property_fails(graph, prop):
     assert name in table.loc[0, "message"]
 
 
+def test_licence_dates_contact_and_format_follow_dcat_ap(graph):
+    distribution = graph.value(DATASET, ns.DCAT.distribution)
+    assert graph.value(DATASET, ns.DCTERMS.license) is None
+    assert graph.value(distribution, ns.DCTERMS.license) is not None
+    assert graph.value(DATASET, ns.DCTERMS.issued).datatype == ns.XSD.dateTime
+    contact = graph.value(DATASET, ns.DCAT.contactPoint)
+    assert isinstance(contact, URIRef) and (contact, ns.RDF.type, md.VCARD.Kind) in graph
+    assert graph.value(distribution, ns.DCTERMS.format) == md.FILE_TYPES["text/csv"]
+    assert str(graph.value(DATASET, md.DCAT_VERSION)) == "1.0"
+
+
+def test_diagnosis_codes_are_listed_for_search():
+    graph = md.dataset_graph(_description(diagnosis_codes=["I10", "E11", "E11"]))
+    codes = {str(graph.value(c, ns.SKOS.notation))
+             for c in graph.objects(DATASET, md.HEALTHDCATAP.hasCodeValues)}
+    assert codes == {"E11", "I10"}
+    assert graph.value(DATASET, md.HEALTHDCATAP.hasCodingSystem) == md.ICD10_SYSTEM
+    assert md.validate(graph).conforms
+
+
+def test_a_theme_outside_the_eu_vocabulary_fails(graph):
+    other = _copy(graph)
+    other.set((DATASET, ns.DCAT.theme, URIRef("https://example.org/themes/health")))
+    table = md.violations(other)
+    assert table["path"].tolist() == ["dcat:theme"]
+    assert "EU data-theme" in table.loc[0, "message"]
+
+
 def test_missing_licence_is_named_in_the_report(graph):
     broken = _copy(graph)
-    broken.remove((DATASET, ns.DCTERMS.license, None))
+    broken.remove((None, ns.DCTERMS.license, None))
     conforms, report = md.validate(broken)
     assert conforms is False
     assert "license" in report and "MinCountConstraintComponent" in report
@@ -137,6 +174,10 @@ def test_wrong_types_in_the_graph_fail(graph):
     as_text.set((DATASET, ns.DCTERMS.issued, Literal("23 November 2026")))
     assert set(md.violations(as_text)["path"]) == {"dct:issued"}
 
+    date_only = _copy(graph)
+    date_only.set((DATASET, ns.DCTERMS.issued, Literal("2026-11-23", datatype=ns.XSD.date)))
+    assert set(md.violations(date_only)["path"]) == {"dct:issued"}
+
     unknown_rights = _copy(graph)
     unknown_rights.set((DATASET, ns.DCTERMS.accessRights, URIRef("https://example.org/open-ish")))
     assert set(md.violations(unknown_rights)["path"]) == {"dct:accessRights"}
@@ -146,7 +187,8 @@ def test_wrong_types_in_the_graph_fail(graph):
     assert set(md.violations(no_language)["path"]) == {"dct:title"}
 
     licence_as_text = _copy(graph)
-    licence_as_text.set((DATASET, ns.DCTERMS.license, Literal("ask us")))
+    distribution = graph.value(DATASET, ns.DCAT.distribution)
+    licence_as_text.set((distribution, ns.DCTERMS.license, Literal("ask us")))
     assert set(md.violations(licence_as_text)["path"]) == {"dct:license"}
 
 
@@ -158,7 +200,7 @@ def test_personal_mailbox_in_the_graph_fails(graph):
     # The dataset's contact point fails its node shape, and the detail says why.
     assert dict(zip(table["path"], table["focus"], strict=True)) == {
         "dcat:contactPoint": str(DATASET),
-        "vcard:hasEmail": "(blank node)",
+        "vcard:hasEmail": f"{DATASET}#contact-point",
     }
 
 
@@ -184,7 +226,10 @@ def test_validate_rejects_what_is_not_a_graph(graph):
     ("changes", "error", "match"),
     [
         ({"issued": "2026-11-23"}, TypeError, "datetime.date"),
-        ({"issued": dt.datetime(2026, 11, 23, 9)}, TypeError, "datetime.date"),
+        ({"issued": dt.datetime(2026, 11, 23, 9)}, ValueError, "timezone-aware"),
+        ({"diagnosis_codes": "E11"}, TypeError, "list of ICD-10 codes"),
+        ({"diagnosis_codes": ["diabetes"]}, ValueError, "ICD-10 code"),
+        ({"version": ""}, ValueError, "version is empty"),
         ({"keywords": "cardiovascular"}, TypeError, "list of strings"),
         ({"keywords": []}, ValueError, "keywords is empty"),
         ({"title": "  "}, ValueError, "title is empty"),
@@ -233,6 +278,15 @@ def test_bundle_of_a_cohort_row_validates(cohort):
     assert again.model_dump(exclude_none=True) == bundle.model_dump(exclude_none=True)
     for entry in bundle.entry:
         assert entry.fullUrl.endswith(f"{entry.resource.get_resource_type()}/{entry.resource.id}")
+
+
+def test_observations_say_when_they_hold(cohort):
+    observations = md.fhir_observations(cohort.iloc[0])
+    assert {str(o.effectiveDateTime) for o in observations} == {"2026-01-01"}
+    chosen = md.fhir_observations(cohort.iloc[0], effective=dt.date(2025, 6, 1))
+    assert {str(o.effectiveDateTime) for o in chosen} == {"2025-06-01"}
+    with pytest.raises(TypeError, match="effective must be a datetime.date"):
+        md.fhir_observations(cohort.iloc[0], effective="2025-06-01")
 
 
 def test_patient_carries_no_direct_identifiers(cohort):
