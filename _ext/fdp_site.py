@@ -101,8 +101,46 @@ class FdpDownloads(SphinxDirective):
         return [table]
 
 
+def _table(header: list[str], rows: list[list[nodes.Node]], widths: list[int]) -> nodes.table:
+    table = nodes.table()
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for width in widths:
+        group += nodes.colspec(colwidth=width)
+    head, body = nodes.thead(), nodes.tbody()
+    group += head
+    group += body
+    for cells, part in [([nodes.Text(h) for h in header], head), *[(r, body) for r in rows]]:
+        row = nodes.row()
+        for cell in cells:
+            entry = nodes.entry()
+            entry += nodes.paragraph("", "", cell)
+            row += entry
+        part += row
+    return table
+
+
+class FdpAssessment(SphinxDirective):
+    """The RDA indicator checks of healthdatalab.fdp.assess, run on the published metadata."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from rdflib import Graph
+
+        from healthdatalab import fdp
+
+        graph = Graph().parse(_stage(self.env.app) / "fdp.ttl", format="turtle")
+        result = fdp.assess(graph)
+        rows = [[nodes.literal("", r.indicator), nodes.Text(r.check), nodes.strong("", r.result),
+                 nodes.Text(r.evidence)] for r in result.itertuples()]
+        return [_table(["Indicator", "What the check tests", "Result", "Evidence"], rows,
+                       [16, 50, 14, 20])]
+
+
 def setup(app: Sphinx) -> dict:
     app.connect("builder-inited", _publish)
     app.connect("build-finished", _copy)
     app.add_directive("fdp-downloads", FdpDownloads)
+    app.add_directive("fdp-assessment", FdpAssessment)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -41,6 +41,8 @@ from healthdatalab.synthesis import GaussianCopulaSynthesizer
 
 __all__ = [
     "CODE_SYSTEMS",
+    "RDA_CHECKS",
+    "assess",
     "COHORT_SEED",
     "DATASETS",
     "DICTIONARY",
@@ -618,3 +620,99 @@ def shapes_graph() -> Graph:
 def validate_fdp(graph: Graph):
     """``(conforms, report)`` of ``graph`` against :func:`shapes_graph`."""
     return validate(graph, shapes_graph())
+
+
+# --------------------------------------------------------------------------- FAIRness checks
+
+#: RDA FAIR Data Maturity Model indicators that a program can check on the metadata graph, each
+#: with the check this module runs. Indicators that need a policy, a person or the network are
+#: listed with ``None``: an automated assessment cannot decide them.
+RDA_CHECKS: dict[str, str | None] = {
+    "RDA-F1-01M": "every record's identifier is a persistent identifier (DOI, Handle, w3id)",
+    "RDA-F1-02M": "every record has a globally unique identifier (an absolute IRI)",
+    "RDA-F2-01M": "each data set has a title, a description, keywords and a theme",
+    "RDA-F3-01M": "each data set's metadata name its distributions' download URLs",
+    "RDA-F4-01M": "the records are linked for harvesting (ldp:contains from the root down)",
+    "RDA-A1-01M": "each data set states access rights and how to get the data",
+    "RDA-A1.1-01M": "every record IRI and download URL uses an open, free protocol (HTTPS)",
+    "RDA-A2-01M": None,
+    "RDA-I1-01M": "the metadata are RDF (a standardised knowledge representation)",
+    "RDA-I2-01M": "the vocabularies used are published W3C or EU vocabularies",
+    "RDA-I3-03M": "data sets carry qualified references to other metadata (prov:wasDerivedFrom)",
+    "RDA-R1-01M": "each data set has at least 15 distinct properties",
+    "RDA-R1.1-01M": "every distribution names a licence",
+    "RDA-R1.1-02M": "the licence is a standard reuse licence (Creative Commons)",
+    "RDA-R1.2-01M": "each data set has PROV-O provenance with the generating software",
+    "RDA-R1.3-01M": "the metadata conform to a community profile (the project's DCAT-AP shapes)",
+    "RDA-R1.3-01D": "each data set has a data dictionary with standard code systems",
+}
+
+_PID = re.compile(r"^(https://doi\.org/|https?://hdl\.handle\.net/|https://w3id\.org/)")
+_KNOWN_VOCABULARIES = (
+    str(DCAT), str(DCTERMS), str(FOAF), str(VCARD), str(PROV), str(RDF), str(RDFS), str(SKOS),
+    str(XSD), str(FDPO), str(LDP), str(CSVW), str(SPDX), str(DCATAP), str(HEALTHDCATAP),
+    str(SCHEMA), "http://www.w3.org/ns/dcat#",
+)
+
+
+def assess(graph: Graph) -> pd.DataFrame:
+    """Check ``graph`` against :data:`RDA_CHECKS`: one row per indicator, with the result.
+
+    ``result`` is ``"met"``, ``"not met"`` or ``"not machine-checkable"``; ``evidence`` says
+    what was counted. The checks are deliberately literal: they test what the metadata state,
+    not whether it is true (the notebook checks that against the files).
+    """
+    if not isinstance(graph, Graph) or len(graph) == 0:
+        raise ValueError("assess needs a non-empty rdflib Graph of FAIR Data Point metadata")
+    datasets = list(graph.subjects(RDF.type, DCAT.Dataset))
+    distributions = list(graph.subjects(RDF.type, DCAT.Distribution))
+    records = list(graph.subjects(RDF.type, DCAT.Resource))
+    if not datasets:
+        raise ValueError("the graph describes no dcat:Dataset")
+
+    def share(nodes, test) -> tuple[bool, str]:
+        passed = sum(1 for node in nodes if test(node))
+        return passed == len(nodes), f"{passed} of {len(nodes)}"
+
+    def has(node, *props) -> bool:
+        return all(graph.value(node, prop) is not None for prop in props)
+
+    downloads = list(graph.objects(None, DCAT.downloadURL))
+    predicates = set(graph.predicates())
+    results = {
+        "RDA-F1-01M": share(records, lambda r: bool(_PID.match(str(r)))),
+        "RDA-F1-02M": share(records, lambda r: bool(re.match(r"^https?://\S+$", str(r)))),
+        "RDA-F2-01M": share(datasets, lambda d: has(d, DCTERMS.title, DCTERMS.description,
+                                                    DCAT.keyword, DCAT.theme)),
+        "RDA-F3-01M": share(datasets, lambda d: any(
+            has(x, DCAT.downloadURL) for x in graph.objects(d, DCAT.distribution))),
+        "RDA-F4-01M": share(records, lambda r: (None, LDP.contains, r) in graph
+                            or graph.value(r, DCTERMS.isPartOf) is None),
+        "RDA-A1-01M": share(datasets, lambda d: has(d, DCTERMS.accessRights) and any(
+            has(x, DCAT.accessURL) for x in graph.objects(d, DCAT.distribution))),
+        "RDA-A1.1-01M": share(records + downloads, lambda u: str(u).startswith("https://")),
+        "RDA-I1-01M": (len(graph) > 0, f"{len(graph)} RDF statements"),
+        "RDA-I2-01M": share(predicates, lambda p: str(p).startswith(_KNOWN_VOCABULARIES)),
+        "RDA-I3-03M": share([d for d in datasets if "synthetic-cohort" not in str(d)],
+                            lambda d: has(d, PROV.wasDerivedFrom)),
+        "RDA-R1-01M": share(datasets, lambda d: len(set(graph.predicates(d, None))) >= 15),
+        "RDA-R1.1-01M": share(distributions, lambda x: has(x, DCTERMS.license)),
+        "RDA-R1.1-02M": share(distributions, lambda x: str(graph.value(x, DCTERMS.license))
+                              .startswith("https://creativecommons.org/licenses/")),
+        "RDA-R1.2-01M": share(datasets, lambda d: any(
+            graph.value(a, PROV.wasAssociatedWith) is not None
+            for a in graph.objects(d, PROV.wasGeneratedBy))),
+        "RDA-R1.3-01M": (validate(graph, shapes_graph()).conforms, "project's DCAT-AP shapes"),
+        "RDA-R1.3-01D": share(datasets, lambda d: any(
+            graph.value(c, HEALTHDCATAP.hasCodingSystem) is not None
+            for s in graph.objects(d, DCTERMS.conformsTo) for c in graph.objects(s, CSVW.column))),
+    }
+    rows = []
+    for indicator, check in RDA_CHECKS.items():
+        if check is None:
+            rows.append((indicator, "a published policy that keeps metadata after the data go",
+                         "not machine-checkable", "needs a person to read the policy"))
+            continue
+        ok, evidence = results[indicator]
+        rows.append((indicator, check, "met" if ok else "not met", evidence))
+    return pd.DataFrame(rows, columns=["indicator", "check", "result", "evidence"])

@@ -135,6 +135,25 @@ def test_the_k_anonymous_release_is_5_anonymous_and_derived_from_the_cohort(publ
     )
 
 
+def test_assessment_reports_each_indicator_and_fails_when_metadata_lack_it(publication):
+    _, pub = publication
+    table = fdp.assess(pub.graph).set_index("indicator")
+    assert list(table.index) == list(fdp.RDA_CHECKS)
+    assert table.loc["RDA-R1.1-01M", "result"] == "met"
+    assert table.loc["RDA-F1-01M", "result"] == "not met"  # site IRIs are not persistent IDs
+    assert table.loc["RDA-A2-01M", "result"] == "not machine-checkable"
+    stripped = Graph()
+    stripped += pub.graph
+    stripped.remove((None, ns.DCTERMS.license, None))
+    stripped.remove((None, fdp.PROV.wasGeneratedBy, None))
+    after = fdp.assess(stripped).set_index("indicator")
+    assert after.loc["RDA-R1.1-01M", "result"] == "not met"
+    assert after.loc["RDA-R1.2-01M", "result"] == "not met"
+    assert after.loc["RDA-R1.1-01M", "evidence"] == "0 of 9"
+    with pytest.raises(ValueError, match="no dcat:Dataset"):
+        fdp.assess(Graph().parse(data="<urn:x:a> <urn:x:b> <urn:x:c> .", format="turtle"))
+
+
 @pytest.mark.build
 def test_the_built_site_publishes_the_fdp_with_matching_downloads(book):
     site = book.html / "fdp"
