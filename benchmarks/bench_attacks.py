@@ -45,10 +45,14 @@ def main(n: int = 100, repeats: int = 20) -> None:
     queries = random_subset_queries(n, 4 * n, np.random.default_rng(1))
     sensitivity = query_sensitivity(queries)
     exact = reconstruction_accuracy(reconstruct(queries, subset_counts(queries, secret)), secret)
-    print(f"{n} patients, {4 * n} queries, sensitivity {sensitivity}, "
-          f"baseline {baseline:.3f}, exact answers: {exact:.3f}")
-    print(f"{'epsilon':>9} {'scale':>9} {'mean':>6} {'min':>6} {'max':>6} {'bound':>6} "
-          f"{'s/attack':>8}")
+    print(
+        f"{n} patients, {4 * n} queries, sensitivity {sensitivity}, "
+        f"baseline {baseline:.3f}, exact answers: {exact:.3f}"
+    )
+    print(
+        f"{'epsilon':>9} {'scale':>9} {'mean':>6} {'min':>6} {'max':>6} {'bound':>6} "
+        f"{'s/attack':>8}"
+    )
     for epsilon in EPSILONS:
         accuracies, seconds = [], 0.0
         for _ in range(repeats):
@@ -56,9 +60,11 @@ def main(n: int = 100, repeats: int = 20) -> None:
             start = time.perf_counter()
             accuracies.append(reconstruction_accuracy(reconstruct(queries, answers), secret))
             seconds += time.perf_counter() - start
-        print(f"{epsilon:9.1f} {sensitivity / epsilon:9.2f} {np.mean(accuracies):6.3f} "
-              f"{min(accuracies):6.3f} {max(accuracies):6.3f} "
-              f"{accuracy_bound(epsilon, prevalence):6.3f} {seconds / repeats:8.3f}")
+        print(
+            f"{epsilon:9.1f} {sensitivity / epsilon:9.2f} {np.mean(accuracies):6.3f} "
+            f"{min(accuracies):6.3f} {max(accuracies):6.3f} "
+            f"{accuracy_bound(epsilon, prevalence):6.3f} {seconds / repeats:8.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -153,9 +153,7 @@ def dp_subset_counts(queries: np.ndarray, secret: np.ndarray, epsilon: float) ->
     return np.asarray(measurement(exact), dtype=np.int64)
 
 
-def reconstruct(
-    queries: np.ndarray, answers: np.ndarray, *, method: str = "lp"
-) -> np.ndarray:
+def reconstruct(queries: np.ndarray, answers: np.ndarray, *, method: str = "lp") -> np.ndarray:
     """The attacker: estimate every person's bit from the subsets and their (noisy) answers.
 
     ``method="lp"`` solves the linear program of Dinur and Nissim: find ``x`` in ``[0, 1]^n``
@@ -167,9 +165,7 @@ def reconstruct(
     if not isinstance(answers, np.ndarray) or answers.ndim != 1:
         raise TypeError("answers must be a one-dimensional numpy array")
     if answers.shape[0] != queries.shape[0]:
-        raise ValueError(
-            f"there are {answers.shape[0]} answers for {queries.shape[0]} queries"
-        )
+        raise ValueError(f"there are {answers.shape[0]} answers for {queries.shape[0]} queries")
     if not np.issubdtype(answers.dtype, np.number) or not np.isfinite(answers).all():
         raise ValueError("answers must be finite numbers (no missing values)")
     y = answers.astype(float)
