@@ -214,7 +214,9 @@ class BloomEncoder:
 
 
 def _as_list(values: object, name: str) -> list:
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence | pd.Series | np.ndarray):
+    if isinstance(values, str | bytes) or not isinstance(
+        values, Sequence | pd.Series | pd.Index | np.ndarray
+    ):
         raise TypeError(f"{name} must be a list, array or Series of values")
     return list(values)
 
@@ -247,7 +249,7 @@ def blip(filters: np.ndarray, flip_probability: float, rng: np.random.Generator 
 
 
 def xor_fold(filters: np.ndarray) -> np.ndarray:
-    """Fold each filter in half and XOR the halves (Schnell, Borgs and Encheva, 2016)."""
+    """Fold each filter in half and XOR the two halves, hiding which bits were set."""
     filters = _check_filters(filters)
     if filters.shape[1] % 2:
         raise ValueError("xor_fold needs filters of even length")
