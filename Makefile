@@ -39,10 +39,12 @@ MATHJAX := _static/vendor/mathjax/tex-mml-chtml.js
 $(MATHJAX): scripts/fetch_mathjax.py | $(STAMP)
 	$(BIN)/python scripts/fetch_mathjax.py
 
-book: $(STAMP) $(MATHJAX)
+# The build also prints the whole book to _build/html/playbook.pdf with Debian's Chromium.
+book: $(STAMP) $(MATHJAX) browser
 	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
 
-# Debian's Chromium and ChromeDriver drive the site tests; installed only when missing.
+# Debian's Chromium prints the PDF and, with ChromeDriver, drives the site tests; installed
+# only when missing.
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 	  echo "Installing Debian chromium and chromium-driver for the site tests"; \

@@ -1,6 +1,9 @@
 """Small site fixes for the playbook, loaded as a local Sphinx extension from _config.yml."""
 
 import datetime as dt
+import re
+import sys
+from pathlib import Path
 
 from docutils import nodes
 from sphinx.application import Sphinx
@@ -28,6 +31,31 @@ def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
         app.builder.script_files[:] = _unique(app.builder.script_files)
 
 
+# A header cell with no text: MyST tables' empty corner cell, pandas' blank index header.
+_EMPTY_HEADER = re.compile(r"<th(\s[^>]*)?>(?:\s|&nbsp;|&#160;|<p>\s*</p>)*</th>")
+_PRIMARY_SIDEBAR = '<div id="pst-primary-sidebar" class="bd-sidebar-primary bd-sidebar">'
+
+
+def accessible_markup(html: str) -> str:
+    """Fixes to markup the theme and MyST write, made in the page itself so they hold before
+    any script runs (axe-core, WCAG 2.2 AA and best practices):
+
+    * an empty corner cell of a table's header row is a data cell, not a header without text;
+    * the primary sidebar (site title, navigation) is a labelled landmark, so no content sits
+      outside every landmark.
+    """
+    html = _EMPTY_HEADER.sub(lambda m: f"<td{m.group(1) or ''}></td>", html)
+    return html.replace(
+        _PRIMARY_SIDEBAR,
+        _PRIMARY_SIDEBAR[:-1] + ' role="complementary" aria-label="Site navigation">',
+        1,
+    )
+
+
+def _accessible_filter(app, html: str, context: dict) -> str:
+    return accessible_markup(html)
+
+
 def _show_law_checked(app, doctree):
     """Legal pages carry ``law_checked`` in their front matter; show it to readers under the
     title, so a reader can see how current the page is."""
@@ -49,6 +77,18 @@ def _show_law_checked(app, doctree):
 
 
 def setup(app: Sphinx) -> dict:
+    sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules below
+    import playbook_assets
+    import playbook_execute  # noqa: F401  (parallel notebook execution, enabled below)
+    import playbook_pdf
+    import playbook_share
+
+    playbook_assets.setup(app)
+    if _accessible_filter not in playbook_assets.PAGE_FILTERS:
+        playbook_assets.PAGE_FILTERS.append(_accessible_filter)
+    playbook_share.setup(app)
+    playbook_pdf.setup(app)
+    # playbook_execute.setup(app)  # parallel notebook execution: enabled once measured
     # sphinx-book-theme 1.3 leaves the colour mode empty on a first visit; see the script.
     app.add_js_file("theme-mode.js", priority=100)
     app.add_js_file("accessibility.js")

@@ -1,0 +1,103 @@
+"""Execute the notebooks that are not yet in the execution cache in parallel, before Sphinx
+reads them one after the other (issue 8: keep the cold build under three minutes as notebooks
+are added).
+
+myst-nb's ``cache`` mode executes each notebook when it reads it, one at a time, so a cold build
+waits for the sum of the notebooks' run times. Here, just before reading, every notebook to be
+read is parsed with myst-nb's own reader (so the cache key is the one myst-nb looks up), those
+without a cached result run in a pool of kernels (``PLAYBOOK_JOBS``, default: the number of
+cores), and each success is stored in the cache. myst-nb then finds them there. A notebook that
+fails is not stored: myst-nb runs it again in the ordinary way and reports the failing cell, so
+a failing assertion still fails the build exactly as before.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from sphinx.application import Sphinx
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+
+def _jobs() -> int:
+    value = os.environ.get("PLAYBOOK_JOBS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else (os.cpu_count() or 1)
+
+
+def _to_execute(app: Sphinx, docnames: list[str], cache) -> list[tuple[Path, object]]:
+    from myst_nb.core.read import create_nb_reader
+
+    nb_config = app.env.mystnb_config
+    pending = []
+    for docname in docnames:
+        path = Path(app.env.doc2path(docname))
+        if path.suffix not in (".md", ".ipynb"):
+            continue
+        content = path.read_text(encoding="utf-8")
+        reader = create_nb_reader(str(path), app.env.myst_config, nb_config, content)
+        if reader is None:
+            continue  # a plain Markdown page
+        notebook = reader.read(content)
+        if nb_config.execution_excludepatterns and any(
+            path.match(pattern) for pattern in nb_config.execution_excludepatterns
+        ):
+            continue
+        try:
+            cache.match_cache_notebook(notebook)
+        except KeyError:
+            pending.append((path, notebook, reader.read_fmt))
+    return pending
+
+
+def _pre_execute(app: Sphinx, env, docnames: list[str]) -> None:
+    config = getattr(env, "mystnb_config", None)
+    if config is None or config.execution_mode != "cache" or _jobs() < 2:
+        return
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    cache = get_cache(config.execution_cache_path)
+    pending = _to_execute(app, sorted(docnames), cache)
+    if len(pending) < 2:
+        return  # nothing to gain over myst-nb's own execution
+    jobs = min(_jobs(), len(pending))
+    logger.info(f"executing {len(pending)} notebooks in parallel ({jobs} kernels)")
+    start = time.perf_counter()
+
+    def run(item):
+        path, notebook, _ = item
+        cwd = str(path.parent) if not config.execution_in_temp else None
+        return single_nb_execution(
+            notebook,
+            cwd=cwd,
+            timeout=config.execution_timeout,
+            allow_errors=config.execution_allow_errors,
+            meta_override=True,
+        )
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(run, pending))
+    for (path, notebook, read_fmt), result in zip(pending, results, strict=True):
+        if result.err is not None:
+            logger.info(f"{path.name}: failed in parallel; myst-nb runs it again to report it")
+            continue
+        kwargs = {"read_data": read_fmt} if read_fmt is not None else {}
+        record = cache.add_nb_to_project(str(path), **kwargs)
+        cache.cache_notebook_bundle(
+            CacheBundleIn(notebook, record.uri, data={"execution_seconds": result.time}),
+            check_validity=False,
+            overwrite=True,
+        )
+        logger.info(f"{path.name}: executed in {result.time:.1f} s")
+    logger.info(f"parallel execution done in {time.perf_counter() - start:.1f} s")
+
+
+def setup(app: Sphinx) -> None:
+    # After myst-nb's builder-inited handler has made env.mystnb_config.
+    app.connect("env-before-read-docs", _pre_execute)
