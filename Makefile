@@ -41,7 +41,7 @@ $(MATHJAX): scripts/fetch_mathjax.py | $(STAMP)
 
 # The build also prints the whole book to _build/html/playbook.pdf with Debian's Chromium.
 book: $(STAMP) $(MATHJAX) browser
-	$(BIN)/jupyter-book build . --builder html -n -W --keep-going
+	PLAYBOOK_PDF=1 $(BIN)/jupyter-book build . --builder html -n -W --keep-going
 
 # Debian's Chromium prints the PDF and, with ChromeDriver, drives the site tests; installed
 # only when missing.

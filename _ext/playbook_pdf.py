@@ -6,8 +6,9 @@ every link between pages turned into a link inside that page, and headless Chrom
 ``chromium``, which ``make book`` installs) prints it. Chromium keeps those links as links inside
 the PDF, adds a bookmark outline from the headings and embeds the figures.
 
-The PDF is made again only when the build wrote a page; set ``PLAYBOOK_PDF=0`` to skip it
-during quick local builds (the tests and ``make book`` always make it).
+Printing takes a minute or more on a busy machine, so it runs only when ``PLAYBOOK_PDF=1`` is
+set, as ``make book`` and the tests' build do (a quick local ``jupyter-book build`` skips it),
+and only when the build wrote a page or the PDF is missing.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ def print_pdf(source: Path, target: Path, has_math: bool) -> None:
     if chromium is None:
         raise ExtensionError(
             f"{PDF_NAME} needs Debian's chromium: run `make browser` (or `make book`, which "
-            "installs it), or set PLAYBOOK_PDF=0 to skip the PDF in a quick local build"
+            "installs it), or leave PLAYBOOK_PDF unset to skip the PDF in a quick local build"
         )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -207,7 +208,7 @@ def _note_written(app: Sphinx, pagename, templatename, context, doctree) -> None
 
 
 def _make_pdf(app: Sphinx, exception) -> None:
-    if exception or app.builder.name != "html" or os.environ.get("PLAYBOOK_PDF") == "0":
+    if exception or app.builder.name != "html" or os.environ.get("PLAYBOOK_PDF") != "1":
         return
     outdir = Path(app.outdir)
     target = outdir / PDF_NAME

@@ -65,7 +65,7 @@ def _copy_sources(target: Path) -> None:
 
 
 def _timed_build(source: Path) -> float:
-    env = {**os.environ, "PYTHONPATH": str(source)}
+    env = {**os.environ, "PYTHONPATH": str(source), "PLAYBOOK_PDF": "1"}  # as `make book`
     start = time.perf_counter()
     result = subprocess.run(
         [str(BIN / "jupyter-book"), *BUILD], cwd=source, env=env, capture_output=True, text=True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,13 +24,14 @@ class Build:
     html: Path
 
 
-def build_book(source: Path, timeout: int = 1500) -> Build:
+def build_book(source: Path, timeout: int = 1500, env: dict | None = None) -> Build:
     """Run the README's build (strict: warnings are errors) on a book folder."""
     result = subprocess.run(
         [str(BIN / "jupyter-book"), "build", str(source), *STRICT],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
     return Build(result.returncode, result.stdout + result.stderr, source / "_build" / "html")
 
@@ -37,4 +39,5 @@ def build_book(source: Path, timeout: int = 1500) -> Build:
 @pytest.fixture(scope="session")
 def book() -> Build:
     """The whole book, built with every notebook executed (cached between runs)."""
-    return build_book(ROOT)
+    # As `make book` builds it, with the whole-book PDF (_ext/playbook_pdf.py).
+    return build_book(ROOT, env={"PLAYBOOK_PDF": "1"})

@@ -242,3 +242,20 @@ def test_sitemap_lists_every_page(book):
     listed = set(re.findall(r"<loc>[^<]*?/playbook/([^<]+)\.html</loc>", sitemap))
     assert set(PAGES) <= listed, sorted(set(PAGES) - listed)
     assert "Sitemap:" in (book.html / "robots.txt").read_text(encoding="utf-8")
+
+
+def test_whole_book_pdf_is_linked_from_every_page_with_working_links_and_figures(book):
+    pdf = book.html / "playbook.pdf"
+    assert pdf.is_file(), "make book did not write playbook.pdf"
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-")
+    pages = len(re.findall(rb"/Type\s*/Page\b", data))
+    internal_links = len(re.findall(rb"/Dest\b", data))
+    images = len(re.findall(rb"/Subtype\s*/Image\b", data))
+    assert pages >= 2 * len(PAGES), f"{pages} PDF pages for {len(PAGES)} web pages"
+    assert internal_links >= len(PAGES), f"only {internal_links} links inside the PDF"
+    assert images >= 10, f"only {images} images in the PDF"
+    for name in PAGES:
+        html = (book.html / f"{name}.html").read_text(encoding="utf-8")
+        depth = name.count("/")
+        assert f'href="{"../" * depth}playbook.pdf"' in html, f"{name}: no link to the PDF"
