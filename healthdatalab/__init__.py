@@ -12,6 +12,10 @@ One module per concern, each importing only those below it:
     differential privacy by hand: Laplace and Gaussian mechanisms, queries, a budget.
 ``synthesis``
     a teaching generator of synthetic data and its fidelity, utility and privacy evaluation.
+``attacks``
+    reconstruction from subset counts (Dinur-Nissim), exact and through OpenDP.
+``pprl``
+    privacy-preserving record linkage with keyed Bloom filters, and the attacks on them.
 ``federation``
     a subpackage: partitions per hospital, regression and FedAvg, secret sharing, output
     checks, federated analytics and the Flower app, one module each.
