@@ -136,3 +136,18 @@ def test_bibliography_has_no_tex_artefacts_or_escaped_links(book):
     html = (book.html / "bibliography.html").read_text(encoding="utf-8")
     problems = bibliography_problems(html)
     assert not problems, "\n".join(problems)
+
+
+def test_legal_dates_come_from_the_timeline(book):
+    """The timeline page carries the chart and a row per milestone; pages link dates to rows."""
+    html = (book.html / "legal" / "timeline.html").read_text(encoding="utf-8")
+    soup = BeautifulSoup(html, "html.parser")
+    svg = soup.select_one("figure.law-timeline-figure svg")
+    assert svg is not None and svg.find("title") and svg.find("desc")
+    assert not soup.select("figure.law-timeline-figure script")
+    assert soup.select_one("tr#lawdate-ehds-in-force") is not None
+    ehds = BeautifulSoup(
+        (book.html / "legal" / "ehds.html").read_text(encoding="utf-8"), "html.parser"
+    )
+    link = ehds.select_one('a.lawdate[href="timeline.html#lawdate-ehds-in-force"]')
+    assert link is not None and link.get_text() == "25 March 2025"
