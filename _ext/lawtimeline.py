@@ -230,9 +230,10 @@ def bib_keys_of(paths) -> set[str]:
 def _date_patterns(m: Milestone) -> list[re.Pattern]:
     month_names = "|".join([MONTHS[m.month - 1], _ABBR[m.month - 1] + r"\.?", _DUTCH[m.month - 1]])
     space = r"(?:\s|&nbsp;|\u00a0|~)+"
-    # A month and year alone stands for a month-only milestone, and is the usual hedge for a
-    # binding date ("in force since March 2025"); for other full-date rows it is too often an
-    # unrelated date (a software release in April 2026) to count.
+    # A month and year alone stands for a month-only milestone. For a binding full date it is
+    # the usual hedge ("the EHDS, in force since March 2025"), but it is also often an unrelated
+    # date (a software release in April 2026), so there it counts only near the instrument's
+    # short name (see literal_dates).
     month_counts = m.month_only or m.status in ("in force", "applies")
     patterns = [
         # March 2025 / maart 2025; a match with a day in front ("day" group) is another date
@@ -293,8 +294,9 @@ def literal_dates(text: str, timeline: dict[str, Milestone]) -> list[tuple[int, 
     """Dates the timeline holds that a page source types as literal text.
 
     Returns (line number, the text found, the ids of the milestones that hold it). A month and year
-    ("March 2025") counts for a month-only milestone and for a milestone whose status is "in
-    force" or "applies"; the page should then use ``{lawmonth}`` (or ``{lawdate}`` for a
+    ("March 2025") counts for a month-only milestone, and for a milestone whose status is "in
+    force" or "applies" when the instrument's short name (its chart lane, such as "EHDS") is
+    within 300 characters; the page should then use ``{lawmonth}`` (or ``{lawdate}`` for a
     month-only milestone).
     """
     compiled = [(m.id, p) for m in timeline.values() for p in _date_patterns(m)]
@@ -309,9 +311,15 @@ def literal_dates(text: str, timeline: dict[str, Milestone]) -> list[tuple[int, 
         starts.append(starts[-1] + len(line))
     hits: dict[tuple[int, str], list[str]] = {}
     for ident, pattern in compiled:
+        milestone = timeline[ident]
         for match in pattern.finditer(body):
-            if "day" in pattern.groupindex and match.group("day"):
-                continue  # a full date: the full-date patterns judge it
+            if "day" in pattern.groupindex:
+                if match.group("day"):
+                    continue  # a full date: the full-date patterns judge it
+                if not milestone.month_only:
+                    near = body[max(0, match.start() - 300) : match.end() + 300]
+                    if milestone.lane not in near:
+                        continue  # an unrelated month, far from the instrument's name
             hits.setdefault((match.start(), match.group(0)), []).append(ident)
     found = []
     for (start, text_), idents in sorted(hits.items()):

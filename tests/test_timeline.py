@@ -118,7 +118,7 @@ def _timeline():
         "26/03/2027",
         "26 maart 2027",
         "26 March\n2027",
-        "March 2027",  # the month of a full-date milestone: use {lawmonth}
+        "March 2027 (EHDS)",  # a binding milestone's month near its instrument: {lawmonth}
         "January 2026",  # a month-only milestone
         "2026-01",
     ],
@@ -138,6 +138,7 @@ def test_a_typed_date_is_found_with_its_line(typed):
         "In 2027 and in 126 March 20270.",
         "Checked 2027-03-25; see section 26.3.",
         "OpenFHE 1.5.1, May 2026.",  # the month of a proposal row is not flagged
+        "A GP direction by March 2027.",  # a binding row's month, far from its instrument
     ],
 )
 def test_roles_and_other_dates_are_not_flagged(text):
