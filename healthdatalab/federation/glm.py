@@ -20,7 +20,7 @@ Nothing here prints; every function takes arrays and returns arrays or small res
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,10 +128,28 @@ def federated_newton(
     max_rounds = _positive_int("max_rounds", max_rounds)
     if not isinstance(tol, numbers.Real) or not tol > 0:
         raise ValueError(f"tol must be a positive number, got {tol!r}")
+    return newton_rounds(
+        lambda w: [local_statistics(w, X, y) for X, y in partitions], n_features,
+        max_rounds=max_rounds, tol=tol,
+    )
+
+
+def newton_rounds(
+    statistics: Callable[[np.ndarray], Sequence[LocalStatistics]],
+    n_features: int,
+    *,
+    max_rounds: int = 25,
+    tol: float = 1e-10,
+) -> NewtonResult:
+    """The coordinator's loop: ask every site for ``statistics(w)``, sum, take a Newton step.
+
+    ``statistics`` stands for the network: in process it calls each partition, in a network
+    study each site's node (:mod:`.network_study`).
+    """
     w = np.zeros(n_features)
     history = [w]
     for round_ in range(1, max_rounds + 1):
-        stats = [local_statistics(w, X, y) for X, y in partitions]
+        stats = statistics(w)
         gradient = sum(s.gradient for s in stats)
         hessian = sum(s.hessian for s in stats)
         try:
@@ -144,11 +162,10 @@ def federated_newton(
         w = w + step
         history.append(w)
         if np.max(np.abs(step)) < tol:
-            final = [local_statistics(w, X, y) for X, y in partitions]
-            information = sum(s.hessian for s in final)
+            final = statistics(w)
             return NewtonResult(
                 history=np.asarray(history),
-                covariance=np.linalg.inv(information),
+                covariance=np.linalg.inv(sum(s.hessian for s in final)),
                 log_likelihood=float(sum(s.log_likelihood for s in final)),
                 rounds=round_,
             )

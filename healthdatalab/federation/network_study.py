@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from healthdatalab.federation.glm import LocalStatistics, local_statistics
+from healthdatalab.federation.glm import LocalStatistics, local_statistics, newton_rounds
 from healthdatalab.federation.output_checks import MIN_CELL_COUNT, OutputBlockedError, release
 
 __all__ = ["STUDY", "NetworkResult", "Site", "run_network", "run_pooled"]
@@ -164,17 +164,6 @@ def _combine(characterisations: Sequence[pd.Series], incidences: Sequence[pd.Ser
     return table, incidence
 
 
-def _newton(statistics, n_features: int, max_rounds: int = 25) -> tuple[np.ndarray, int]:
-    w = np.zeros(n_features)
-    for round_ in range(1, max_rounds + 1):
-        stats = statistics(w)
-        step = np.linalg.solve(sum(s.hessian for s in stats), sum(s.gradient for s in stats))
-        w = w + step
-        if np.max(np.abs(step)) < 1e-10:
-            return w, round_
-    raise ValueError(f"the network regression did not converge in {max_rounds} rounds")
-
-
 def run_network(sites: Sequence[Site]) -> NetworkResult:
     """The coordinator: ask every site, add the checked aggregates, solve the regression."""
     if len(sites) == 0:
@@ -182,10 +171,10 @@ def run_network(sites: Sequence[Site]) -> NetworkResult:
     characterisations = [s.characterisation() for s in sites]
     incidences = [s.incidence() for s in sites]
     table, incidence = _combine(characterisations, incidences)
-    w, rounds = _newton(lambda w: [s.statistics(w) for s in sites], len(COVARIATES))
+    fit = newton_rounds(lambda w: [s.statistics(w) for s in sites], len(COVARIATES))
     return NetworkResult(
         characterisation=table, incidence=incidence,
-        coefficients=pd.Series(w, index=COVARIATES), rounds=rounds,
+        coefficients=pd.Series(fit.coefficients, index=COVARIATES), rounds=fit.rounds,
         per_site={s.name: inc for s, inc in zip(sites, incidences, strict=True)},
     )
 
@@ -210,9 +199,10 @@ def run_pooled(databases: Sequence[Path]) -> NetworkResult:
         pooled.close()
     X = np.column_stack([np.ones(len(design)), design[list(COVARIATES[1:])].to_numpy(float)])
     y = design["admitted"].to_numpy(float)
-    w, rounds = _newton(lambda w: [local_statistics(w, X, y)], len(COVARIATES))
+    fit = newton_rounds(lambda w: [local_statistics(w, X, y)], len(COVARIATES))
     incidence = pd.Series({"persons": int(inc["persons"]), "events": int(inc["events"]),
                            "person_years": float(inc["person_years"])})
     incidence["rate_per_1000_py"] = 1000 * incidence["events"] / incidence["person_years"]
     return NetworkResult(characterisation=char, incidence=incidence,
-                         coefficients=pd.Series(w, index=COVARIATES), rounds=rounds, per_site={})
+                         coefficients=pd.Series(fit.coefficients, index=COVARIATES),
+                         rounds=fit.rounds, per_site={})
