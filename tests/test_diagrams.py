@@ -125,6 +125,10 @@ def test_diagram_is_a_figure_with_alt_text_and_caption(path):
     for page, body in uses:
         alt = re.search(r"^:alt: (.+)$", body, re.M)
         assert alt and len(alt.group(1)) >= 40, f"{page}: {path.name} needs a descriptive :alt:"
+        # The theme dims images in dark mode unless they handle it themselves, as these do.
+        assert re.search(r"^:class: .*\bdark-light\b", body, re.M), (
+            f"{page}: {path.name} needs ':class: dark-light' (it has its own dark palette)"
+        )
         caption = "\n".join(line for line in body.splitlines() if not line.startswith(":"))
         assert len(caption.strip()) >= 40, f"{page}: {path.name} needs a caption"
 

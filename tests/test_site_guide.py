@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import re
 import shutil
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
+
+from bookcheck import ROOT, page_path, toc_files
 
 pytestmark = [pytest.mark.build, pytest.mark.browser]
 
@@ -149,13 +153,11 @@ SITUATIONS = [
     ),
 ]
 
+# Every page that shows a diagram from diagrams/ (test_diagrams.py checks the sources).
 DIAGRAM_PAGES = [
-    "sharing_methods/choosing_an_approach.html",
-    "sharing_methods/decision_guide.html",
-    "fair_principles/fair_data_points.html",
-    "privacy_tech/federated_learning.html",
-    "privacy_tech/secure_multiparty_computation.html",
-    "legal/ehds.html",
+    f"{name}.html"
+    for name in toc_files()
+    if "../diagrams/" in page_path(name).read_text(encoding="utf-8")
 ]
 
 
@@ -340,9 +342,18 @@ def test_the_guide_with_every_answer_open_has_no_axe_violations(browser, site, m
         context.close()
 
 
+def _background(svg: Path, mode: str) -> tuple[int, int, int]:
+    """The --bg colour a diagram declares for a colour scheme (see test_diagrams.py)."""
+    light, _, dark = svg.read_text(encoding="utf-8").partition("prefers-color-scheme: dark")
+    colour = re.search(r"--bg:(#[0-9a-fA-F]{6})", dark if mode == "dark" else light).group(1)
+    return tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+
+
 @pytest.mark.parametrize("mode", ["light", "dark"])
 @pytest.mark.parametrize("name", DIAGRAM_PAGES)
 def test_diagrams_load_as_images_with_alt_text(browser, site, name, mode):
+    from PIL import Image
+
     context, page = _open_page(browser, color_scheme=mode)
     try:
         page.goto(f"{site}/{name}", wait_until="networkidle")
@@ -354,6 +365,15 @@ def test_diagrams_load_as_images_with_alt_text(browser, site, name, mode):
             assert image.evaluate("e => e.complete && e.naturalWidth > 0"), "diagram did not load"
             assert len(image.get_attribute("alt") or "") >= 40, "diagram without alt text"
             assert image.locator("xpath=ancestor::figure//figcaption").count() == 1
+            # The SVG switches its own palette with the reader's colour scheme: its painted
+            # background is the one it declares for that scheme.
+            source = ROOT / "diagrams" / Path(urlparse(image.evaluate("e => e.src")).path).name
+            shot = Image.open(io.BytesIO(image.screenshot())).convert("RGB")
+            pixel = shot.getpixel((16, 16))
+            expected = _background(source, mode)
+            assert all(abs(a - b) <= 3 for a, b in zip(pixel, expected, strict=True)), (
+                f"{source.name} in {mode} mode paints {pixel}, expected {expected}"
+            )
         assert not page.outside_requests, page.outside_requests
     finally:
         context.close()
