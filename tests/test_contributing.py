@@ -117,3 +117,43 @@ def test_workflows_keep_write_permissions_to_the_jobs_that_need_them():
     assert "github.repository ==" in build["if"], "forks must not deploy"
     commands = [step.get("run", "") for step in build["steps"]]
     assert commands.index("make test") < commands.index("make book"), "tests run before publishing"
+
+
+# The modules `make check` may import, by the distribution in requirements-check.txt that
+# provides them (the standard library and the project's own test helpers need none).
+_CHECK_PROVIDES = {"yaml": "PyYAML", "pybtex": "pybtex", "bs4": "beautifulsoup4",
+                   "pytest": "pytest"}
+_LOCAL = {"bookcheck", "conftest", "check_notebook_outputs", "test_prose"}
+
+
+def _imports(path: Path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_make_check_needs_only_its_light_environment():
+    """`make check` runs in .venv-check; every module its tests import must be installed there."""
+    import re as _re
+
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile[makefile.index("\ncheck:"):].split("\n\n")[0]
+    files = {ROOT / "tests" / "bookcheck.py", ROOT / "tests" / "conftest.py",
+             ROOT / "scripts" / "check_notebook_outputs.py"}
+    files |= {ROOT / f for f in _re.findall(r"(tests/test_\w+\.py)", recipe)}
+    pinned = {line.split("==")[0].lower() for line in
+              (ROOT / "requirements-check.txt").read_text().splitlines()
+              if line and not line.startswith("#")}
+    missing = {}
+    for path in sorted(files):
+        for name in _imports(path) - _LOCAL - set(sys.stdlib_module_names):
+            if _CHECK_PROVIDES.get(name, name).lower() not in pinned:
+                missing.setdefault(name, []).append(path.name)
+    assert not missing, f"not installed by requirements-check.txt: {missing}"
