@@ -16,6 +16,13 @@ One module per concern, each importing only those below it:
     reconstruction from subset counts (Dinur-Nissim), exact and through OpenDP.
 ``pprl``
     privacy-preserving record linkage with keyed Bloom filters, and the attacks on them.
+``dp_synthesis``
+    differentially private synthetic data from noisy marginals: by hand, and MST with
+    Private-PGM (``mbi``).
+``membership``
+    membership and attribute inference attacks on generators and trained models.
+``homomorphic``
+    aggregation of encrypted counts (BFV) and model updates (CKKS) with TenSEAL.
 ``federation``
     a subpackage: partitions per hospital, regression and FedAvg, secret sharing, output
     checks, federated analytics and the Flower app, one module each.
