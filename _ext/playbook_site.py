@@ -42,9 +42,17 @@ def accessible_markup(html: str) -> str:
 
     * an empty corner cell of a table's header row is a data cell, not a header without text;
     * the primary sidebar (site title, navigation) is a labelled landmark, so no content sits
-      outside every landmark.
+      outside every landmark;
+    * a hidden notebook cell's toggle and the search button are named by their visible text.
     """
     html = _EMPTY_HEADER.sub(lambda m: f"<td{m.group(1) or ''}></td>", html)
+    # myst-nb names a hidden cell's toggle "Toggle hidden content" although it shows "Show code
+    # cell source": the name must contain the visible text, so the text alone names it.
+    html = html.replace('<summary aria-label="Toggle hidden content">', "<summary>")
+    # The search button shows "Search Ctrl+K" but was named "Search" only.
+    html = html.replace(
+        'title="Search" aria-label="Search" data-bs-placement', 'title="Search" data-bs-placement'
+    )
     return html.replace(
         _PRIMARY_SIDEBAR,
         _PRIMARY_SIDEBAR[:-1] + ' role="complementary" aria-label="Site navigation">',
@@ -79,7 +87,7 @@ def _show_law_checked(app, doctree):
 def setup(app: Sphinx) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules below
     import playbook_assets
-    import playbook_execute  # noqa: F401  (parallel notebook execution, enabled below)
+    import playbook_execute
     import playbook_pdf
     import playbook_share
 
@@ -88,7 +96,7 @@ def setup(app: Sphinx) -> dict:
         playbook_assets.PAGE_FILTERS.append(_accessible_filter)
     playbook_share.setup(app)
     playbook_pdf.setup(app)
-    # playbook_execute.setup(app)  # parallel notebook execution: enabled once measured
+    playbook_execute.setup(app)
     # sphinx-book-theme 1.3 leaves the colour mode empty on a first visit; see the script.
     app.add_js_file("theme-mode.js", priority=100)
     app.add_js_file("accessibility.js")
