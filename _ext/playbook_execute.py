@@ -5,10 +5,15 @@ are added).
 myst-nb's ``cache`` mode executes each notebook when it reads it, one at a time, so a cold build
 waits for the sum of the notebooks' run times. Here, just before reading, every notebook to be
 read is parsed with myst-nb's own reader (so the cache key is the one myst-nb looks up), those
-without a cached result run in a pool of kernels (``PLAYBOOK_JOBS``, default: the number of
-cores), and each success is stored in the cache. myst-nb then finds them there. A notebook that
+without a cached result run in a pool of ``PLAYBOOK_JOBS`` kernels, and each success is
+stored in the cache. myst-nb then finds them there. A notebook that
 fails is not stored: myst-nb runs it again in the ordinary way and reports the failing cell, so
 a failing assertion still fails the build exactly as before.
+
+It is opt-in (``PLAYBOOK_JOBS=2 make book``; unset means one at a time, as myst-nb does): on
+this shared machine, under heavy load, the Flower/Ray notebook failed to start its Ray node
+while another notebook ran beside it, and whether that was the load or the parallelism is not
+settled yet.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 def _jobs() -> int:
     value = os.environ.get("PLAYBOOK_JOBS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else (os.cpu_count() or 1)
+    return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
 def _to_execute(app: Sphinx, docnames: list[str], cache) -> list[tuple[Path, object]]:
