@@ -50,7 +50,7 @@ def make_client_app(
     the SuperNode was given. The server may override ``local-epochs`` and ``learning-rate``
     in the message's config record.
     """
-    from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+    from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
 
     app = ClientApp()
@@ -64,9 +64,11 @@ def make_client_app(
         rate = float(config.get("learning-rate", learning_rate))
         w = local_update(w, X, y, epochs=epochs, learning_rate=rate)
         metrics = MetricRecord({"num-examples": len(y), "train-loss": logistic_loss(w, X, y)})
-        return Message(
-            content=RecordDict({"arrays": ArrayRecord([w]), "metrics": metrics}), reply_to=msg
-        )
+        content = {"arrays": ArrayRecord([w]), "metrics": metrics}
+        hospital = getattr(context, "node_config", {}).get("hospital")
+        if hospital:  # a deployed SuperNode says whose reply this is (see make_server_app)
+            content["site"] = ConfigRecord({"hospital": str(hospital)})
+        return Message(content=RecordDict(content), reply_to=msg)
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
@@ -93,6 +95,7 @@ def make_server_app(
     min_nodes: int = 2,
     evaluate: bool = False,
     on_finish: Callable[[np.ndarray, np.ndarray, Mapping], None] | None = None,
+    on_error: Callable[[str, Mapping], None] | None = None,
 ) -> object:
     """A Flower ``ServerApp`` running FedAvg from zero weights.
 
@@ -100,10 +103,34 @@ def make_server_app(
     ``min-nodes``) overrides the defaults. When the run ends, ``on_finish(history, final,
     run_config)`` receives the global weights after every round (row 0 is the start), the
     final ones and the run config.
+
+    If the run config names the hospitals (``expected-hospitals``, comma separated), every
+    training round must have a good reply from each of them (the ClientApp reports its
+    ``hospital`` from the node config): a round that misses one stops the run before anything
+    is averaged, and ``on_error(message, run_config)`` receives a message naming the missing
+    hospitals, instead of a silent average over the others.
     """
     from flwr.app import ArrayRecord, ConfigRecord, Context
     from flwr.serverapp import Grid, ServerApp
     from flwr.serverapp.strategy import FedAvg
+
+    class AllHospitalsFedAvg(FedAvg):
+        """FedAvg that refuses to average a round in which an expected hospital is missing."""
+
+        def __init__(self, expected: list[str], **kwargs) -> None:
+            super().__init__(**kwargs)
+            self.expected = expected
+
+        def aggregate_train(self, server_round, replies):
+            replies = list(replies)
+            if self.expected:
+                missing = missing_hospitals(self.expected, replies)
+                if missing:
+                    raise MissingHospitalError(
+                        f"round {server_round}: no valid reply from {', '.join(missing)} "
+                        f"(expected {', '.join(self.expected)}); nothing was averaged"
+                    )
+            return super().aggregate_train(server_round, replies)
 
     app = ServerApp()
 
@@ -122,25 +149,56 @@ def make_server_app(
         def record(server_round: int, arrays: ArrayRecord) -> None:
             history.append(arrays.to_numpy_ndarrays()[0].copy())
 
-        strategy = FedAvg(
+        expected = [
+            name.strip()
+            for name in str(_run_setting(context, "expected-hospitals", "")).split(",")
+            if name.strip()
+        ]
+        strategy = AllHospitalsFedAvg(
+            expected,
             fraction_train=1.0,
             fraction_evaluate=1.0 if evaluate else 0.0,
             min_train_nodes=nodes,
             min_evaluate_nodes=nodes if evaluate else 0,
             min_available_nodes=nodes,
         )
-        result = strategy.start(
-            grid=grid,
-            initial_arrays=ArrayRecord([np.zeros(n_features)]),
-            num_rounds=rounds,
-            train_config=train_config,
-            evaluate_fn=record,
-        )
+        try:
+            result = strategy.start(
+                grid=grid,
+                initial_arrays=ArrayRecord([np.zeros(n_features)]),
+                num_rounds=rounds,
+                train_config=train_config,
+                evaluate_fn=record,
+            )
+        except MissingHospitalError as error:
+            if on_error is None:
+                raise
+            on_error(str(error), dict(context.run_config))
+            return
         final = result.arrays.to_numpy_ndarrays()[0]
         if on_finish is not None:
             on_finish(np.asarray(history), final, dict(context.run_config))
 
     return app
+
+
+class MissingHospitalError(RuntimeError):
+    """A federated round went without the reply of a hospital that had to take part."""
+
+
+def missing_hospitals(expected: Sequence[str], replies: Sequence[object]) -> list[str]:
+    """The hospitals in ``expected`` with no error-free reply that names them.
+
+    A reply names its hospital in a ``site`` config record (``hospital``); a reply that
+    carries an error (the ClientApp failed, for example because its data file is gone) counts
+    as missing, as does a hospital that sent nothing.
+    """
+    answered = set()
+    for reply in replies:
+        if reply.has_error() or "site" not in reply.content:
+            continue
+        answered.add(str(reply.content["site"].get("hospital", "")))
+    return [name for name in expected if name not in answered]
 
 
 @contextmanager

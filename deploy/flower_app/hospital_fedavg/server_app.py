@@ -1,4 +1,9 @@
-"""The ServerApp: FedAvg from zero coefficients; writes the result where the run config says."""
+"""The ServerApp: FedAvg from zero coefficients; writes the result where the run config says.
+
+With ``expected-hospitals`` in the run config, a round without every named hospital ends the
+run with an error result (``{"error": ...}``) naming the missing ones, instead of an average
+over the hospitals that did answer.
+"""
 
 from __future__ import annotations
 
@@ -19,4 +24,11 @@ def write_result(history: np.ndarray, final: np.ndarray, run_config: Mapping) ->
         Path(path).write_text(json.dumps(result | {"history": history.tolist()}))
 
 
-app = make_server_app(on_finish=write_result)
+def write_error(message: str, run_config: Mapping) -> None:
+    """Save why the run stopped at the run config's ``result-path``, if one is set."""
+    path = str(run_config.get("result-path", ""))
+    if path:
+        Path(path).write_text(json.dumps({"error": message}))
+
+
+app = make_server_app(on_finish=write_result, on_error=write_error)
