@@ -34,13 +34,16 @@ def _running(pid: int) -> bool:
         return False
 
 
-def _run(*arguments: str, timeout: float = 600) -> tuple[dict, subprocess.CompletedProcess]:
-    completed = subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def _run(*arguments: str, timeout: float = 900) -> tuple[dict, subprocess.CompletedProcess]:
+    """Run the runner; past ``timeout`` it gets SIGTERM, so it still cleans up and reports."""
+    command = [sys.executable, str(SCRIPT), *arguments]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        stdout, stderr = process.communicate(timeout=120)
+    completed = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     assert completed.stdout, completed.stderr[-3000:]
     return json.loads(completed.stdout), completed
 
