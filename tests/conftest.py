@@ -39,5 +39,10 @@ def build_book(source: Path, timeout: int = 1500, env: dict | None = None) -> Bu
 @pytest.fixture(scope="session")
 def book() -> Build:
     """The whole book, built with every notebook executed (cached between runs)."""
+    # PLAYBOOK_BUILT_SITE=DIR tests an already built site instead (used to show that the site
+    # tests fail on a page given a fault on purpose, without building the book again).
+    built = os.environ.get("PLAYBOOK_BUILT_SITE")
+    if built:
+        return Build(0, "", Path(built))
     # As `make book` builds it, with the whole-book PDF (_ext/playbook_pdf.py).
     return build_book(ROOT, env={"PLAYBOOK_PDF": "1"})
