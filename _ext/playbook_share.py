@@ -106,6 +106,8 @@ def _page_filter(app: Sphinx, html: str, context: dict) -> str:
         # links and styles resolve from the site's root there.
         root = urlparse(_base_url(app)).path or "/"
         tags = f'<base href="{root}" />\n    ' + tags
+        # The theme writes an empty page-title heading for a page without a document.
+        html = re.sub(r"<h1>\s*</h1>", "", html, count=1)
     marker = '<meta charset="utf-8" />'
     if marker in html:
         return html.replace(marker, marker + "\n    " + tags, 1)
