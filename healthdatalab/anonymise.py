@@ -193,11 +193,23 @@ def _check_numbers(column: pd.Series) -> None:
 
 
 def age_hierarchy(widths: Sequence[int] = (5, 10, 20)) -> Hierarchy:
-    """Age in years -> bands of each width in ``widths`` (``"40-44"``) -> ``*``."""
+    """Age in years -> bands of each width in ``widths`` (``"40-44"``) -> ``*``.
+
+    The widths must be nested: each a multiple of the one before (5, 10, 20), so that every
+    band lies inside one band of the next level. Widths such as (5, 15, 20) are refused: a
+    15-year band 30-44 would straddle the 20-year bands 20-39 and 40-59, so a coarser level
+    would not be a generalisation of the finer one.
+    """
     widths = list(widths)
     if not widths or any(isinstance(w, bool) or not isinstance(w, numbers.Integral) or w < 1
                          for w in widths):
         raise ValueError(f"widths must be positive integers, got {widths!r}")
+    for finer, coarser in zip(widths, widths[1:], strict=False):
+        if coarser <= finer or coarser % finer:
+            raise ValueError(
+                f"widths must be nested, each a multiple of the one before; {coarser} after "
+                f"{finer} is not (got {widths!r})"
+            )
 
     def band(width: int) -> Callable[[pd.Series], pd.Series]:
         return lambda a: _band_labels((a // width * width).astype("int64"), width)
@@ -310,11 +322,11 @@ class AnonymisationResult:
     candidates: pd.DataFrame
 
 
-def _check_k(k: object) -> int:
+def _check_k(k: object, name: str = "k") -> int:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k must be an integer, got {k!r}")
+        raise TypeError(f"{name} must be an integer, got {k!r}")
     if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
+        raise ValueError(f"{name} must be at least 1, got {k}")
     return int(k)
 
 
@@ -428,7 +440,7 @@ def anonymise(
     if distance not in {"auto", "equal", "ordered"}:
         raise ValueError(f"distance must be 'auto', 'equal' or 'ordered', got {distance!r}")
     if l is not None:
-        l = _check_k(l)  # noqa: E741
+        l = _check_k(l, "l")  # noqa: E741
     if t is not None:
         t = _check_share("t", t, closed_top=True)
     sensitive_codes = None

@@ -158,6 +158,13 @@ def outcome_features(cohort: pd.DataFrame) -> pd.DataFrame:
     missing = {"age", "sex", "smoking", "bmi", "systolic_bp", "hba1c"} - set(cohort.columns)
     if missing:
         raise KeyError(f"outcome_features needs the columns {sorted(missing)}, which are missing")
+    sex = cohort["sex"]
+    if not sex.isin(["M", "F"]).all():
+        raise ValueError(
+            f"sex must be 'M' or 'F' in every row; {int((~sex.isin(['M', 'F'])).sum())} row(s) "
+            "hold something else (a missing, lower-case or other value), which the outcome "
+            "model cannot place"
+        )
     return pd.DataFrame(
         {
             "age_per_10y": (cohort["age"].to_numpy(float) - 60.0) / 10.0,

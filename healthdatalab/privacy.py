@@ -110,16 +110,16 @@ def _check_table(table: object) -> pd.DataFrame:
     return table
 
 
-def _check_column(table: pd.DataFrame, column: str) -> pd.Series:
+def _column(table: pd.DataFrame, column: str) -> pd.Series:
+    """The column ``column`` of ``table``; only its name is checked (the schema is public).
+
+    Nothing here looks at the values: an error that depends on the data (such as "this column
+    has missing values") would itself be a release, made without noise and without spending
+    budget. Missing values are handled by each query in a way fixed in advance.
+    """
     if column not in table.columns:
         raise KeyError(f"column {column!r} is not in the table; columns are {list(table.columns)}")
-    values = table[column]
-    if values.isna().any():
-        raise ValueError(
-            f"column {column!r} has {int(values.isna().sum())} missing value(s) (NaN); "
-            "impute or drop them before a private release, and count that step in your design"
-        )
-    return values
+    return table[column]
 
 
 def _check_bounds(lower: object, upper: object) -> tuple[float, float]:
@@ -243,6 +243,19 @@ def _add_noise(
     if mechanism == "laplace":
         return laplace_mechanism(value, sensitivity, epsilon, rng)
     return gaussian_mechanism(value, sensitivity, epsilon, delta, rng)
+
+
+def _check_noise(
+    mechanism: str, sensitivity: float, epsilon: float, delta: float | None
+) -> None:
+    """Check every public argument of a release (mechanism, epsilon, delta and the noise
+    calibration they give) *before* any budget is charged, so that a release that would fail
+    never costs budget."""
+    _check_mechanism(mechanism, delta)
+    if mechanism == "laplace":
+        laplace_scale(sensitivity, epsilon)
+    else:
+        gaussian_sigma(sensitivity, epsilon, delta)
 
 
 # --------------------------------------------------------------------------- budget
@@ -416,7 +429,7 @@ def dp_count(
     """
     table = _check_table(table)
     epsilon = _check_positive("epsilon", epsilon)
-    _check_mechanism(mechanism, delta)
+    _check_noise(mechanism, 1.0, epsilon, delta)
     _check_rng(rng)
     _charge(accountant, epsilon, delta, "count", ADD_REMOVE)
     return float(_add_noise(float(len(table)), 1.0, epsilon, rng, mechanism, delta))
@@ -432,16 +445,23 @@ def _clipped_values(
     mechanism: str,
     delta: float | None,
 ) -> tuple[np.ndarray, float]:
-    """Check the arguments shared by the numeric queries; return the clipped values and epsilon."""
+    """Check the arguments shared by the numeric queries; return the clipped values and epsilon.
+
+    Only public things are checked (types, bounds, epsilon, the column's name and type). A
+    missing value (NaN) is replaced by the midpoint of the bounds, a public default fixed in
+    advance, so that the query is answered whatever the data hold.
+    """
     table = _check_table(table)
     lower, upper = _check_bounds(lower, upper)
     epsilon = _check_positive("epsilon", epsilon)
     _check_mechanism(mechanism, delta)
     _check_rng(rng)
-    values = _check_column(table, column)
+    values = _column(table, column)
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         raise TypeError(f"column {column!r} must be numeric, got dtype {values.dtype}")
-    return np.clip(values.to_numpy(dtype=float), lower, upper), epsilon
+    numbers_ = values.to_numpy(dtype=float, na_value=np.nan)
+    numbers_ = np.where(np.isnan(numbers_), (lower + upper) / 2, numbers_)
+    return np.clip(numbers_, lower, upper), epsilon
 
 
 def clipped_mean_sensitivity(lower: float, upper: float, n: int) -> float:
@@ -474,13 +494,16 @@ def dp_mean(
     there. The noisy result is not clipped
     again: it is an unbiased estimate of the clipped mean, and may fall slightly outside the
     bounds when ``n`` is small.
+
+    Every query is answered, so that no error can reveal anything about the data: a missing
+    value counts as the midpoint of the bounds, and an empty table (an empty subgroup, say)
+    has the midpoint as its mean, released with the noise for one record.
     """
     clipped, epsilon = _clipped_values(table, column, lower, upper, epsilon, rng, mechanism, delta)
-    if clipped.size == 0:
-        raise ValueError("the table is empty; a mean of no records is undefined")
-    sensitivity = clipped_mean_sensitivity(lower, upper, clipped.size)
+    sensitivity = clipped_mean_sensitivity(lower, upper, max(clipped.size, 1))
+    _check_noise(mechanism, sensitivity, epsilon, delta)
     _charge(accountant, epsilon, delta, f"mean of {column}", REPLACE)
-    clipped_mean = float(clipped.mean())
+    clipped_mean = float(clipped.mean()) if clipped.size else (lower + upper) / 2
     return float(_add_noise(clipped_mean, sensitivity, epsilon, rng, mechanism, delta))
 
 
@@ -508,13 +531,20 @@ def dp_sum(
     Neighbouring relation ``"add/remove"``: the number of records stays private, and the
     sensitivity is ``max(|lower|, |upper|)``. Divided by a :func:`dp_count` of the same table,
     it gives a mean that hides the number of patients too (the division is post-processing
-    and costs no budget). The bounds must be chosen without looking at the data.
+    and costs no budget). The bounds must be chosen without looking at the data. A missing
+    value counts as the midpoint of the bounds.
     """
     clipped, epsilon = _clipped_values(table, column, lower, upper, epsilon, rng, mechanism, delta)
     sensitivity = clipped_sum_sensitivity(lower, upper)
+    _check_noise(mechanism, sensitivity, epsilon, delta)
     _charge(accountant, epsilon, delta, f"sum of {column}", ADD_REMOVE)
     clipped_sum = float(clipped.sum())
     return float(_add_noise(clipped_sum, sensitivity, epsilon, rng, mechanism, delta))
+
+
+#: Label of the extra bin of :func:`dp_histogram` that counts every value outside the
+#: declared categories (and missing values).
+OTHER = "other"
 
 
 def dp_histogram(
@@ -527,6 +557,7 @@ def dp_histogram(
     mechanism: str = "laplace",
     delta: float | None = None,
     accountant: PrivacyAccountant | None = None,
+    other: object | None = OTHER,
 ) -> pd.Series:
     """Noisy count per category of ``column``, for categories fixed in advance.
 
@@ -535,13 +566,19 @@ def dp_histogram(
     and L2 sensitivity of the whole vector are both 1, and every bin gets noise for
     sensitivity 1 while the histogram as a whole costs one ``epsilon`` (parallel
     composition). ``categories`` must be public (a code list, not the values seen in the
-    data, whose presence alone could reveal a rare patient); a value outside it raises.
+    data, whose presence alone could reveal a rare patient).
+
+    Values outside ``categories`` (and missing values) are counted in one extra bin labelled
+    ``other`` (``"other"`` by default), which is always released, with noise like every bin,
+    whether or not such values occur. With ``other=None`` they are left out of the histogram,
+    as a filter would leave them out. Either way the query is answered and no error depends on
+    the data: an error naming an unexpected value would publish that value without noise.
     """
     table = _check_table(table)
     epsilon = _check_positive("epsilon", epsilon)
-    _check_mechanism(mechanism, delta)
+    _check_noise(mechanism, 1.0, epsilon, delta)
     _check_rng(rng)
-    values = _check_column(table, column)
+    values = _column(table, column)
     if isinstance(categories, str) or not isinstance(categories, Sequence):
         raise TypeError("categories must be a list of the possible values, fixed in advance")
     categories = list(categories)
@@ -549,12 +586,171 @@ def dp_histogram(
         raise ValueError("categories must not be empty")
     if len(set(categories)) != len(categories):
         raise ValueError("categories must not repeat a value")
-    unknown = sorted(set(values.unique()) - set(categories), key=str)
-    if unknown:
-        raise ValueError(
-            f"column {column!r} has values outside the declared categories: {unknown[:5]}"
-        )
+    if other is not None and other in categories:
+        raise ValueError(f"the label of the other bin, {other!r}, is also a category; "
+                         "choose another label with other=")
     _charge(accountant, epsilon, delta, f"histogram of {column}", ADD_REMOVE)
-    exact = values.value_counts().reindex(categories, fill_value=0).to_numpy(dtype=float)
+    counts = values.value_counts(dropna=True)
+    exact = counts.reindex(categories, fill_value=0).to_numpy(dtype=float)
+    labels = list(categories)
+    if other is not None:
+        rest = float(len(values)) - float(exact.sum())
+        exact = np.append(exact, rest)
+        labels.append(other)
     noisy = _add_noise(exact, 1.0, epsilon, rng, mechanism, delta)
-    return pd.Series(noisy, index=pd.Index(categories, name=column), name="noisy_count")
+    return pd.Series(noisy, index=pd.Index(labels, name=column), name="noisy_count")
+
+
+# --------------------------------------------------------------------------- the attack on
+# floating-point Laplace noise, and final releases through OpenDP
+
+_TWO_53 = 2.0**53
+
+
+def _numpy_laplace_noise(k: int, scale: float) -> float:
+    """The Laplace noise numpy's ``Generator.laplace(0, scale)`` returns for the uniform
+    draw ``k / 2**53`` (numpy's ``random_laplace``: one 53-bit uniform, then a logarithm)."""
+    u = k / _TWO_53
+    if u >= 0.5:
+        return 0.0 - scale * math.log(2.0 - u - u)
+    return 0.0 + scale * math.log(u + u)
+
+
+def laplace_output_possible(output: float, exact: float, scale: float) -> bool:
+    """Could ``exact + numpy Laplace noise of scale`` have produced exactly ``output``?
+
+    The attack of Mironov (2012) on textbook floating-point Laplace samplers: the noise is
+    a function of one 53-bit uniform number, so it takes only some of the floating-point
+    values, and which values ``exact + noise`` can take depends on ``exact``. Inverting the
+    sampler around ``output - exact`` and trying the few nearby uniform draws answers the
+    question exactly. When a released value is possible for one candidate input and not for
+    the other, the release identifies the input, whatever epsilon promised.
+    """
+    scale = _check_positive("scale", scale)
+    output, exact = float(output), float(exact)
+    noise = output - exact
+    if noise < 0:
+        u = math.exp(noise / scale) / 2
+        slope = scale / (u * _TWO_53)  # change of the noise per step of the uniform draw
+    else:
+        u = 1 - math.exp(-noise / scale) / 2
+        slope = scale / ((1 - u) * _TWO_53)
+    if slope < math.ulp(output) / 4:
+        return True  # consecutive draws are closer than the float spacing: every value occurs
+    centre = int(round(u * _TWO_53))
+    return any(
+        exact + _numpy_laplace_noise(k, scale) == output
+        for k in range(max(centre - 8, 1), min(centre + 9, 2**53))
+    )
+
+
+def _opendp():
+    import opendp.prelude as dp
+
+    dp.enable_features("contrib")
+    return dp
+
+
+def _spend_map(
+    measurement: object, epsilon: float, accountant: PrivacyAccountant | None, label: str
+) -> None:
+    """Check OpenDP's own privacy map against ``epsilon`` and charge the accountant."""
+    loss = float(measurement.map(1))
+    if loss > epsilon * (1 + 1e-6):
+        raise RuntimeError(f"OpenDP's privacy map gives epsilon={loss:g}, above {epsilon:g}")
+    _charge(accountant, epsilon, None, label, ADD_REMOVE)
+
+
+def release_count(
+    table: pd.DataFrame, epsilon: float, *, accountant: PrivacyAccountant | None = None
+) -> int:
+    """Number of rows of ``table`` released through OpenDP (add/remove, sensitivity 1).
+
+    OpenDP adds *discrete* Laplace noise to the integer count, sampled exactly from a
+    cryptographically secure source, so the floating-point attack of
+    :func:`laplace_output_possible` has nothing to work on. The noise cannot be seeded.
+    """
+    table = _check_table(table)
+    epsilon = _check_positive("epsilon", epsilon)
+    dp = _opendp()
+    rows = (dp.vector_domain(dp.atom_domain(T=int)), dp.symmetric_distance())
+    measurement = rows >> dp.t.then_count() >> dp.m.then_laplace(scale=1.0 / epsilon)
+    _spend_map(measurement, epsilon, accountant, "count (OpenDP)")
+    return int(measurement(list(range(len(table)))))
+
+
+def release_sum(
+    table: pd.DataFrame,
+    column: str,
+    lower: float,
+    upper: float,
+    epsilon: float,
+    *,
+    accountant: PrivacyAccountant | None = None,
+) -> float:
+    """Sum of ``column`` clipped to ``[lower, upper]``, released through OpenDP (add/remove).
+
+    The noise scale is the smallest for which OpenDP's privacy map gives ``epsilon``; OpenDP
+    accounts for floating-point rounding in the sum, and for bounds of different signs it
+    charges ``upper - lower`` rather than ``max(|lower|, |upper|)``. A missing value counts as
+    the midpoint of the bounds, as in :func:`dp_sum`.
+    """
+    table = _check_table(table)
+    lower, upper = _check_bounds(lower, upper)
+    epsilon = _check_positive("epsilon", epsilon)
+    values = _column(table, column)
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise TypeError(f"column {column!r} must be numeric, got dtype {values.dtype}")
+    numbers_ = values.to_numpy(dtype=float, na_value=np.nan)
+    numbers_ = np.where(np.isnan(numbers_), (lower + upper) / 2, numbers_)
+    dp = _opendp()
+    floats = (dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.symmetric_distance())
+
+    def pipeline(scale: float) -> object:
+        return (floats >> dp.t.then_clamp((lower, upper)) >> dp.t.then_sum()
+                >> dp.m.then_laplace(scale=scale))
+
+    measurement = pipeline(dp.binary_search_param(pipeline, d_in=1, d_out=epsilon))
+    _spend_map(measurement, epsilon, accountant, f"sum of {column} (OpenDP)")
+    return float(measurement(numbers_.tolist()))
+
+
+def release_histogram(
+    table: pd.DataFrame,
+    column: str,
+    categories: Sequence[str],
+    epsilon: float,
+    *,
+    accountant: PrivacyAccountant | None = None,
+    other: str = OTHER,
+) -> pd.Series:
+    """Counts per category of ``column`` released through OpenDP (add/remove).
+
+    Like :func:`dp_histogram`, every value outside ``categories`` (and every missing value)
+    is counted in one extra bin labelled ``other``, released whatever the data hold
+    (OpenDP's ``null_category``). The noise is discrete Laplace with scale ``1 / epsilon``.
+    """
+    table = _check_table(table)
+    epsilon = _check_positive("epsilon", epsilon)
+    values = _column(table, column)
+    if isinstance(categories, str) or not isinstance(categories, Sequence):
+        raise TypeError("categories must be a list of the possible values, fixed in advance")
+    categories = [str(c) for c in categories]
+    if not categories or len(set(categories)) != len(categories):
+        raise ValueError("categories must be a non-empty list without repeats")
+    if other in categories:
+        raise ValueError(f"the label of the other bin, {other!r}, is also a category")
+    dp = _opendp()
+    strings = (dp.vector_domain(dp.atom_domain(T=str)), dp.symmetric_distance())
+    measurement = (
+        strings
+        >> dp.t.then_count_by_categories(categories=categories, null_category=True)
+        >> dp.m.then_laplace(scale=1.0 / epsilon)
+    )
+    _spend_map(measurement, epsilon, accountant, f"histogram of {column} (OpenDP)")
+    text = ["" if pd.isna(v) else str(v) for v in values.tolist()]
+    if "" in categories:
+        raise ValueError("the empty string cannot be a category")
+    counts = measurement(text)
+    return pd.Series(counts, index=pd.Index([*categories, other], name=column),
+                     name="noisy_count", dtype="int64")

@@ -358,6 +358,38 @@ def marketer_risk(table: pd.DataFrame, quasi_identifiers: str | Sequence[Hashabl
     return n_classes / len(table)
 
 
+_GENERALISED = r"^\s*-?\d+\s*-\s*-?\d+\s*$|\*"  # a band such as "40-44", or a mask such as "12**"
+
+
+def _looks_generalised(values: pd.Series) -> bool:
+    """True when some values are bands (``"40-44"``) or masked (``"12**"``)."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return False
+    text = values.dropna().astype(str)
+    text = text[text != "*"]
+    return bool(text.str.contains(_GENERALISED, regex=True).any())
+
+
+def _check_same_generalisation(release: pd.Series, other: pd.Series, column: Hashable) -> None:
+    """Refuse to compare a column generalised in one table and not (or differently) in the
+    other: its values would never match, and the risk would silently come out as 0.
+
+    Two tests: the column holds bands or masks in both tables or in neither; and at least one
+    released value (other than the fully suppressed ``"*"``) occurs in the other table.
+    """
+    if _looks_generalised(release) != _looks_generalised(other):
+        raise ValueError(
+            f"column {column!r} is generalised in one table and not in the other; generalise "
+            "both with the same hierarchy level (anonymise.apply_levels) before comparing"
+        )
+    values = release[release.astype(str) != "*"]
+    if len(values) and not values.isin(pd.unique(other.to_numpy())).any():
+        raise ValueError(
+            f"column {column!r} has no value in common between the two tables; they look "
+            "generalised to different levels: use the same hierarchy level in both"
+        )
+
+
 def _joint_codes(a: pd.DataFrame, b: pd.DataFrame, qis: list[Hashable]
                  ) -> tuple[np.ndarray, np.ndarray, int]:
     """Class codes for the rows of ``a`` and of ``b`` on a common numbering."""
@@ -374,6 +406,7 @@ def _joint_codes(a: pd.DataFrame, b: pd.DataFrame, qis: list[Hashable]
             )
         both = np.concatenate([left.to_numpy(), right.to_numpy()])
         columns.append(both)
+        _check_same_generalisation(left, right, c)
     codes, n_classes = _combine(columns)
     return codes[: len(a)], codes[len(a):], n_classes
 

@@ -42,6 +42,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 __all__ = [
+    "DIRECT_IDENTIFIERS",
     "GaussianCopulaSynthesizer",
     "closer_to_training_share",
     "correlation_difference",
@@ -52,6 +53,19 @@ __all__ = [
     "utility_auc",
 ]
 
+
+#: Columns that identify a person directly (the cohort's identifiers and their usual
+#: names). :class:`GaussianCopulaSynthesizer` never models them: a generator that fits a
+#: citizen service number or a name reproduces real ones.
+DIRECT_IDENTIFIERS: tuple[str, ...] = (
+    "patient_id",
+    "bsn",
+    "name",
+    "street",
+    "address",
+    "email",
+    "phone",
+)
 
 # --------------------------------------------------------------------------- helpers
 
@@ -115,15 +129,31 @@ class GaussianCopulaSynthesizer:
     >>> synthetic = model.sample(1000, np.random.default_rng(0))  # doctest: +SKIP
     """
 
-    def __init__(self, *, categorical: Sequence[str] = ()) -> None:
-        if isinstance(categorical, str):
-            raise TypeError("categorical must be a list of column names, not a single string")
+    def __init__(
+        self, *, categorical: Sequence[str] = (), direct_identifiers: Sequence[str] = ()
+    ) -> None:
+        if isinstance(categorical, str) or isinstance(direct_identifiers, str):
+            raise TypeError("categorical and direct_identifiers must be lists of column names, "
+                            "not a single string")
         self.categorical = list(categorical)
+        self.direct_identifiers = [*DIRECT_IDENTIFIERS, *direct_identifiers]
         self.columns_: list[str] | None = None
 
     def fit(self, table: pd.DataFrame) -> GaussianCopulaSynthesizer:
-        """Learn the marginals and the correlation of normal scores of every column."""
+        """Learn the marginals and the correlation of normal scores of every column.
+
+        Direct identifiers (:data:`DIRECT_IDENTIFIERS` plus any named in
+        ``direct_identifiers``) are always dropped first and listed in ``dropped_``; they are
+        never modelled and never sampled.
+        """
         table = _check_table(table)
+        self.dropped_ = [c for c in table.columns if c in self.direct_identifiers]
+        table = table.drop(columns=self.dropped_)
+        if table.shape[1] == 0:
+            raise ValueError("the table has no column left once direct identifiers are dropped")
+        clash = [c for c in self.categorical if c in self.dropped_]
+        if clash:
+            raise ValueError(f"column(s) {clash} are direct identifiers and are never modelled")
         if len(table) < 3:
             raise ValueError("fit needs at least 3 rows")
         unknown = [c for c in self.categorical if c not in table.columns]
@@ -384,17 +414,29 @@ def distance_to_closest_record(
     return _nearest(encoded["query"], encoded["reference"]) / p
 
 
+_MISSING = "<missing>"
+
+
 def exact_copies(
     synthetic: pd.DataFrame, train: pd.DataFrame, columns: Sequence[str] | None = None
 ) -> int:
-    """Number of synthetic rows identical, on ``columns``, to at least one training row."""
+    """Number of synthetic rows identical, on ``columns``, to at least one training row.
+
+    Missing values count as equal to each other, so a copied row with a gap is still a copy.
+    """
     synthetic = _check_table(synthetic, "synthetic")
     train = _check_table(train, "train")
     columns = _check_columns(train, columns, "train")
     _check_columns(synthetic, columns, "synthetic")
-    seen = set(map(tuple, train[columns].astype(object).itertuples(index=False, name=None)))
-    rows = synthetic[columns].astype(object).itertuples(index=False, name=None)
-    return sum(tuple(row) in seen for row in rows)
+
+    def rows(table: pd.DataFrame) -> list[tuple]:
+        # A missing value equals a missing value here (NaN != NaN would hide such copies).
+        values = table[columns].astype(object)
+        values = values.where(values.notna(), _MISSING)
+        return list(values.itertuples(index=False, name=None))
+
+    seen = set(rows(train))
+    return sum(row in seen for row in rows(synthetic))
 
 
 def closer_to_training_share(

@@ -239,3 +239,18 @@ def test_output_always_satisfies_l_and_t(data, k, l_target, t_target):
     assert risk.k_anonymity(result.data, QIS) >= k
     assert risk.l_diversity(result.data, QIS, "diagnosis") >= l_target
     assert risk.t_closeness(result.data, QIS, "diagnosis") <= t_target + 1e-9
+
+
+def test_l_below_one_names_l_not_k():
+    # The old message for l = 0 was "k must be at least 1, got 0".
+    table = pd.DataFrame({"age": [30, 31, 32, 33], "diagnosis": ["A", "B", "A", "B"]})
+    with pytest.raises(ValueError, match="^l must be at least 1, got 0$"):
+        an.anonymise(table, {"age": an.age_hierarchy()}, k=2, l=0, sensitive="diagnosis")
+
+
+@pytest.mark.parametrize("widths", [(5, 15, 20), (10, 5), (5, 5)])
+def test_age_hierarchy_refuses_bands_that_do_not_nest(widths):
+    # The old hierarchy accepted (5, 15, 20): band 30-44 straddles 20-39 and 40-59.
+    with pytest.raises(ValueError, match="nested"):
+        an.age_hierarchy(widths)
+    assert an.age_hierarchy((5, 10, 20)).height == 4

@@ -159,3 +159,16 @@ def test_any_size_and_hospital_count(n, hospitals):
     assert len(cohort) == n
     assert cohort["hospital"].nunique() <= hospitals
     assert cohort.notna().all().all()
+
+
+def test_outcome_features_refuse_an_unknown_sex():
+    # The old code counted every value other than "M" (a lower-case "m", a missing value) as
+    # female, silently shifting the outcome model.
+    small = generate_cohort(20, seed=2)
+    features = outcome_features(small)
+    assert set(features["male"]) <= {0.0, 1.0}
+    for odd in ("m", None, "X"):
+        changed = small.astype({"sex": object})
+        changed.loc[changed.index[0], "sex"] = odd
+        with pytest.raises(ValueError, match="sex must be 'M' or 'F'"):
+            outcome_features(changed)

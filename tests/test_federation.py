@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -189,7 +191,7 @@ def test_bad_model_input_errors(arrays):
     seed=st.integers(min_value=0, max_value=2**32),
 )
 def test_shares_sum_exactly_to_the_secret(secret, n_shares, seed):
-    shares = fed.share_secret(secret, n_shares, np.random.default_rng(seed))
+    shares = fed.share_secret(secret, n_shares)
     assert len(shares) == n_shares
     assert all(0 <= s < fed.PRIME for s in shares)
     assert fed.reconstruct(shares) == secret % fed.PRIME
@@ -202,7 +204,7 @@ def test_shares_sum_exactly_to_the_secret(secret, n_shares, seed):
     seed=st.integers(min_value=0, max_value=2**32),
 )
 def test_secure_sum_is_exact(values, seed):
-    result = fed.secure_sum(values, np.random.default_rng(seed))
+    result = fed.secure_sum(values)
     assert result.total == sum(values)
     assert len(result.partial_sums) == max(len(values), 2)
 
@@ -210,7 +212,7 @@ def test_secure_sum_is_exact(values, seed):
 @settings(max_examples=100, deadline=None)
 @given(modulus=st.integers(min_value=2, max_value=2**40), secret=st.integers(), seed=st.integers(0))
 def test_shares_sum_to_the_secret_for_any_modulus(modulus, secret, seed):
-    shares = fed.share_secret(secret, 3, np.random.default_rng(seed), modulus=modulus)
+    shares = fed.share_secret(secret, 3, modulus=modulus)
     assert fed.reconstruct(shares, modulus=modulus) == secret % modulus
 
 
@@ -218,8 +220,7 @@ def test_shares_sum_to_the_secret_for_any_modulus(modulus, secret, seed):
 def test_any_n_minus_1_shares_are_uniform_whatever_the_secret(secret):
     # Draw many sharings of the same secret into 3 shares; every pair of shares (any n - 1
     # of them) must look uniform on [0, PRIME) and the two shares in a pair independent.
-    rng = np.random.default_rng(2024)
-    draws = np.array([fed.share_secret(secret, 3, rng) for _ in range(4_000)], dtype=float)
+    draws = np.array([fed.share_secret(secret, 3) for _ in range(4_000)], dtype=float)
     uniform = draws / fed.PRIME
     for column in range(3):
         assert stats.kstest(uniform[:, column], "uniform").pvalue > 1e-3
@@ -228,40 +229,60 @@ def test_any_n_minus_1_shares_are_uniform_whatever_the_secret(secret):
         assert stats.chi2_contingency(table).pvalue > 1e-3
     # The marginal of the last share does not depend on the secret: compare with secret 0.
     other = np.array(
-        [fed.share_secret(0, 3, np.random.default_rng(i))[2] for i in range(4_000)], dtype=float
+        [fed.share_secret(0, 3)[2] for _ in range(4_000)], dtype=float
     )
     assert stats.ks_2samp(uniform[:, 2], other / fed.PRIME).pvalue > 1e-3
 
 
 def test_shares_of_different_secrets_are_indistinguishable():
-    rng = np.random.default_rng(5)
-    small = np.array([fed.share_secret(3, 2, rng)[1] for _ in range(3_000)], dtype=float)
-    large = np.array([fed.share_secret(10**15, 2, rng)[1] for _ in range(3_000)], dtype=float)
+    small = np.array([fed.share_secret(3, 2)[1] for _ in range(3_000)], dtype=float)
+    large = np.array([fed.share_secret(10**15, 2)[1] for _ in range(3_000)], dtype=float)
     assert stats.ks_2samp(small, large).pvalue > 1e-3
 
 
 def test_secret_sharing_bad_input():
-    rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="n_shares"):
-        fed.share_secret(5, 1, rng)
+        fed.share_secret(5, 1)
     with pytest.raises(TypeError, match="integer"):
-        fed.share_secret(2.5, 3, rng)
-    with pytest.raises(TypeError, match="Generator"):
-        fed.share_secret(5, 3, 42)
+        fed.share_secret(2.5, 3)
     with pytest.raises(ValueError, match="modulus"):
-        fed.share_secret(5, 3, rng, modulus=1)
+        fed.share_secret(5, 3, modulus=1)
     with pytest.raises(ValueError, match="0 to modulus - 1"):
         fed.reconstruct([fed.PRIME, 1])
     with pytest.raises(ValueError, match="at least one share"):
         fed.reconstruct([])
     with pytest.raises(ValueError, match="wrap around"):
-        fed.secure_sum([fed.PRIME // 2, 5], rng)
+        fed.secure_sum([fed.PRIME // 2, 5])
+
+
+def test_shares_come_from_a_secure_source_not_a_seeded_generator():
+    # The old share_secret(secret, n, numpy_generator) gave the same shares for the same seed,
+    # so a party that knew the seed recovered every input. Shares now come from `secrets`:
+    # a generator is refused, and two sharings of the same secret differ.
+    with pytest.raises(TypeError, match="secrets module"):
+        fed.share_secret(5, 3, np.random.default_rng(0))
+    with pytest.raises(TypeError, match="secrets module"):
+        fed.secure_sum([1, 2, 3], np.random.default_rng(0))
+    first, second = fed.share_secret(1234, 3), fed.share_secret(1234, 3)
+    assert first[:2] != second[:2]  # equal by chance with probability 1 / PRIME**2
+
+
+def test_the_seeded_generator_attack_recovers_every_input():
+    # What the old code allowed: shares drawn with a known seed give the inputs back exactly.
+    seed, counts = 2026, [412, 377, 529]
+    rng = np.random.default_rng(seed)
+    last_shares = []
+    for count in counts:
+        parts = [int(v) for v in rng.integers(0, fed.PRIME, size=2)]
+        last_shares.append((count - sum(parts)) % fed.PRIME)
+    assert fed.recover_seeded_inputs(last_shares, seed, n_shares=3) == counts
+    assert fed.recover_seeded_inputs(last_shares, seed + 1, n_shares=3) != counts
 
 
 def test_fixed_point_round_trip():
     values = [1.25, -3.5, 0.000001]
     encoded = [fed.encode_fixed_point(v) for v in values]
-    total = fed.secure_sum(encoded, np.random.default_rng(1)).total
+    total = fed.secure_sum(encoded).total
     assert fed.decode_fixed_point(total) == pytest.approx(sum(values), abs=1e-5)
     with pytest.raises(ValueError, match="finite"):
         fed.encode_fixed_point(float("nan"))
@@ -380,9 +401,82 @@ def test_flower_apps_can_be_built():
 def test_mpyc_secure_sum_matches_the_hand_secure_sum():
     inputs = [[120, -4, 7], [95, 0, 12], [301, 8, 1]]
     by_mpyc = fed.mpyc_secure_sum(inputs, timeout=60)
-    rng = np.random.default_rng(0)
-    by_hand = [fed.secure_sum(column, rng).total for column in zip(*inputs, strict=True)]
+    by_hand = [fed.secure_sum(column).total for column in zip(*inputs, strict=True)]
     assert by_mpyc == by_hand == [516, 4, 20]
+
+
+def test_mpyc_private_inputs_never_reach_a_command_line(monkeypatch):
+    # The old launcher put each party's private vector on its command line (visible in ps).
+    from healthdatalab.federation import secret_sharing
+
+    commands = []
+    real_popen = secret_sharing.subprocess.Popen
+
+    def recording_popen(command, *args, **kwargs):
+        commands.append(list(command))
+        return real_popen(command, *args, **kwargs)
+
+    monkeypatch.setattr(secret_sharing.subprocess, "Popen", recording_popen)
+    inputs = [[987_654_321, 13], [123_456_789, 17]]
+    assert fed.mpyc_secure_sum(inputs, timeout=60) == [1_111_111_110, 30]
+    assert len(commands) == 2
+    for command in commands:
+        text = " ".join(command)
+        assert "987654321" not in text and "123456789" not in text
+        assert "--ssl" in command  # TLS between the parties by default
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses in LISTEN state on ``port`` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as handle:
+            next(handle)
+            for line in handle:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port:
+                    found.add(address)
+    return found
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="needs Linux /proc")
+def test_mpyc_party_listens_on_loopback_only(tmp_path):
+    # The old party let MPyC listen on every interface (0.0.0.0 and ::).
+    import subprocess
+    import time
+
+    from healthdatalab.federation import secret_sharing
+
+    base = secret_sharing._free_port_block(2)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(fed.__file__))))
+    environment = {**os.environ, "MPYC_NOGMPY": "1", "PYTHONWARNINGS": "ignore", "PYTHONPATH": root}
+    party = subprocess.Popen(
+        secret_sharing.party_command(2, 1, base, tls=False),
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        text=True, env=environment, cwd=tmp_path, start_new_session=True,
+    )  # fmt: skip
+    try:
+        party.stdin.write('{"values": [1], "min_count": null}')
+        party.stdin.close()
+        addresses: set[str] = set()
+        for _ in range(100):  # party 1 listens for party 0, which never comes
+            addresses = _listening_addresses(base + 1)
+            if addresses:
+                break
+            time.sleep(0.1)
+        assert addresses == {"0100007F"}, addresses  # 127.0.0.1, little-endian hex
+    finally:
+        os.killpg(party.pid, 9)
+        party.wait()
+
+
+def test_mpyc_applies_the_small_cell_threshold_inside_the_computation():
+    # The old secure sum opened every total, so whoever reconstructed it saw the small cells
+    # before any output check ran. With min_count only totals of at least 10 are opened.
+    inputs = [[4, 0, 30, 3], [3, 0, 1, 3], [2, 0, 2, 3]]
+    assert fed.mpyc_secure_sum(inputs, timeout=60, min_count=10) == [None, None, 33, None]
+    assert fed.mpyc_secure_sum(inputs, timeout=60) == [9, 0, 33, 9]
 
 
 def test_mpyc_secure_sum_bad_input():

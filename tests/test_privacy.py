@@ -180,15 +180,71 @@ def test_clipped_queries_name_bad_input(table, query):
         query(table, "bmi", 15, 45, 0.0, rng)
     with pytest.raises(TypeError, match="numeric"):
         query(table, "diagnosis", 15, 45, 1.0, rng)
+
+
+@pytest.mark.parametrize("query", [dp_mean, dp_sum])
+def test_clipped_queries_answer_missing_values_with_the_midpoint(table, query):
+    # The old code raised "column 'bmi' has 1 missing value(s)": an error that depends on the
+    # data releases something without noise and without spending budget.
     with_nan = table.copy()
     with_nan.loc[3, "bmi"] = np.nan
-    with pytest.raises(ValueError, match="missing value"):
-        query(with_nan, "bmi", 15, 45, 1.0, rng)
+    imputed = table.copy()
+    imputed.loc[3, "bmi"] = 30.0  # the midpoint of [15, 45]
+    accountant = PrivacyAccountant(epsilon=1.0, relation=REPLACE)
+    answer = query(with_nan, "bmi", 15, 45, 0.5, np.random.default_rng(4), accountant=accountant)
+    assert answer == query(imputed, "bmi", 15, 45, 0.5, np.random.default_rng(4))
+    assert accountant.spent_epsilon > 0
 
 
-def test_dp_mean_of_no_records_is_refused(table):
-    with pytest.raises(ValueError, match="empty"):
-        dp_mean(table.iloc[:0], "bmi", 15, 45, 1.0, np.random.default_rng(0))
+def test_dp_mean_of_no_records_is_answered_with_a_public_default(table):
+    # The old code raised for an empty subgroup and answered a non-empty one: whether the
+    # subgroup is empty leaked without noise and without budget.
+    accountant = PrivacyAccountant(epsilon=1.0, relation=REPLACE)
+    empty = [dp_mean(table.iloc[:0], "bmi", 15, 45, 1.0, np.random.default_rng(i),
+                     accountant=accountant if i == 0 else None) for i in range(2000)]
+    assert accountant.spent_epsilon == pytest.approx(1.0)
+    assert np.mean(empty) == pytest.approx(30.0, abs=1.5)  # midpoint plus noise for one record
+    assert np.mean(np.abs(np.array(empty) - 30.0)) == pytest.approx(30.0, rel=0.1)
+
+
+def test_no_error_message_depends_on_the_data(table):
+    """Errors may name public arguments only; the data's values never reach them."""
+    rng = np.random.default_rng(0)
+    odd = table.astype({"diagnosis": object})
+    odd.loc[0, "diagnosis"] = "Z99-SECRET"
+    odd.loc[1, "bmi"] = np.nan
+    for call in (
+        lambda: dp_histogram(odd, "diagnosis", CATEGORIES, 1.0, rng),
+        lambda: dp_mean(odd, "bmi", 15, 45, 1.0, rng),
+        lambda: dp_sum(odd, "bmi", 15, 45, 1.0, rng),
+        lambda: dp_mean(odd.iloc[:0], "bmi", 15, 45, 1.0, rng),
+        lambda: privacy.release_histogram(odd, "diagnosis", CATEGORIES, 1.0),
+        lambda: privacy.release_sum(odd, "bmi", 15, 45, 1.0),
+    ):
+        call()  # answered, not refused
+
+
+def test_failing_releases_spend_no_budget(table):
+    # The old code charged the accountant before the Gaussian calibration checked epsilon < 1,
+    # so a release that then failed still cost its epsilon.
+    accountant = PrivacyAccountant(epsilon=3.0, delta=1e-3)
+    rng = np.random.default_rng(0)
+    for call in (
+        lambda: dp_count(table, 2.0, rng, mechanism="gaussian", delta=1e-6,
+                         accountant=accountant),
+        lambda: dp_sum(table, "bmi", 15, 45, 1.5, rng, mechanism="gaussian", delta=1e-6,
+                       accountant=accountant),
+        lambda: dp_histogram(table, "diagnosis", CATEGORIES, 1.0, rng, mechanism="gaussian",
+                             delta=1.5, accountant=accountant),
+    ):
+        with pytest.raises(ValueError):
+            call()
+    assert accountant.spent_epsilon == 0 and accountant.spent_delta == 0
+    replace = PrivacyAccountant(epsilon=3.0, relation=REPLACE)
+    with pytest.raises(ValueError, match="epsilon < 1"):
+        dp_mean(table, "bmi", 15, 45, 2.0, rng, mechanism="gaussian", delta=1e-6,
+                accountant=replace)
+    assert replace.spent_epsilon == 0
 
 
 def test_clipped_sum_sensitivity_is_the_largest_absolute_bound():
@@ -212,30 +268,42 @@ def test_dp_histogram_has_every_category_and_unbiased_counts(table):
     rng = np.random.default_rng(12)
     exact = table["diagnosis"].value_counts().reindex(CATEGORIES + ["N18"], fill_value=0)
     runs = np.array(
-        [dp_histogram(table, "diagnosis", CATEGORIES + ["N18"], 1.0, rng) for _ in range(2000)]
+        [dp_histogram(table, "diagnosis", CATEGORIES + ["N18"], 1.0, rng, other=None)
+         for _ in range(2000)]
     )
     assert runs.shape == (2000, 4)
     np.testing.assert_allclose(runs.mean(axis=0), exact.to_numpy(), atol=0.15)
     # every bin gets Laplace(1 / epsilon): mean absolute error 1
     np.testing.assert_allclose(np.abs(runs - exact.to_numpy()).mean(axis=0), 1.0, rtol=0.08)
     one = dp_histogram(table, "diagnosis", CATEGORIES, 1.0, np.random.default_rng(0))
-    assert list(one.index) == CATEGORIES
+    assert list(one.index) == [*CATEGORIES, "other"]
+    without = dp_histogram(table, "diagnosis", CATEGORIES, 1.0, np.random.default_rng(0),
+                           other=None)
+    assert list(without.index) == CATEGORIES
+
+
+def test_dp_histogram_counts_unexpected_values_in_the_other_bin(table):
+    # The old code raised "values outside the declared categories: ['N18']", publishing a
+    # rare value without noise. Now such values, and missing ones, go to the "other" bin.
+    rng = np.random.default_rng(5)
+    odd = table.astype({"diagnosis": object})
+    odd.loc[:9, "diagnosis"] = "N18"
+    odd.loc[10:14, "diagnosis"] = None
+    runs = np.array([dp_histogram(odd, "diagnosis", CATEGORIES, 1.0, rng) for _ in range(2000)])
+    exact = [*odd["diagnosis"].value_counts().reindex(CATEGORIES, fill_value=0), 15]
+    np.testing.assert_allclose(runs.mean(axis=0), exact, atol=0.15)
 
 
 def test_dp_histogram_bad_input(table):
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="outside the declared categories"):
-        dp_histogram(table, "diagnosis", ["E11", "I10"], 1.0, rng)
+    with pytest.raises(ValueError, match="other bin"):
+        dp_histogram(table, "diagnosis", ["E11", "other"], 1.0, rng)
     with pytest.raises(KeyError, match="icd"):
         dp_histogram(table, "icd", CATEGORIES, 1.0, rng)
     with pytest.raises(TypeError, match="categories"):
         dp_histogram(table, "diagnosis", "E11", 1.0, rng)
     with pytest.raises(ValueError, match="repeat"):
         dp_histogram(table, "diagnosis", ["E11", "E11", "I10", "J44"], 1.0, rng)
-    with_nan = table.astype({"diagnosis": object})
-    with_nan.loc[0, "diagnosis"] = None
-    with pytest.raises(ValueError, match="missing value"):
-        dp_histogram(with_nan, "diagnosis", CATEGORIES, 1.0, rng)
 
 
 # --------------------------------------------------------------------------- accountant
@@ -437,3 +505,39 @@ def test_laplace_scale_grows_with_sensitivity_and_shrinks_with_epsilon(sensitivi
     assert b == pytest.approx(sensitivity / epsilon)
     assert laplace_scale(sensitivity * 2, epsilon) == pytest.approx(2 * b)
     assert laplace_scale(sensitivity, epsilon * 2) == pytest.approx(b / 2)
+
+
+# --------------------------------------------------------------------------- floating point
+
+
+def test_floating_point_laplace_outputs_identify_the_input():
+    """Mironov (2012): numpy's Laplace noise added to a count of 0 or 1 at epsilon = 1 gives
+    outputs most of which are possible for one count only."""
+    rng = np.random.default_rng(1)
+    identified = 0
+    for exact in (0.0, 1.0):
+        for output in exact + rng.laplace(0.0, 1.0, size=2000):
+            possible = [privacy.laplace_output_possible(output, x, 1.0) for x in (0.0, 1.0)]
+            assert possible[int(exact)]  # the true input is always judged possible
+            identified += possible[0] != possible[1]
+    assert 0.7 < identified / 4000 < 0.9  # about 81 %
+
+
+def test_opendp_releases_leave_nothing_to_the_floating_point_attack(table):
+    # The book's final releases now go through OpenDP: integer (discrete Laplace) noise on
+    # counts, whose every output is possible for either neighbouring count.
+    outputs = [privacy.release_count(table.iloc[:n], 1.0) for n in (0, 1) for _ in range(300)]
+    assert all(isinstance(v, int) for v in outputs)
+    assert len(set(outputs)) > 5
+    accountant = PrivacyAccountant(epsilon=1.0)
+    privacy.release_count(table, 0.25, accountant=accountant)
+    privacy.release_sum(table, "bmi", 15, 45, 0.25, accountant=accountant)
+    histogram = privacy.release_histogram(table, "diagnosis", CATEGORIES, 0.5,
+                                          accountant=accountant)
+    assert list(histogram.index) == [*CATEGORIES, "other"]
+    assert accountant.spent_epsilon == pytest.approx(1.0)
+    with pytest.raises(BudgetExceededError):
+        privacy.release_count(table, 0.1, accountant=accountant)
+    sums = np.array([privacy.release_sum(table, "bmi", 15, 45, 1.0) for _ in range(400)])
+    exact = table["bmi"].clip(15, 45).sum()
+    assert np.mean(np.abs(sums - exact)) == pytest.approx(45.0, rel=0.2)

@@ -277,3 +277,25 @@ def test_linkage_against_itself_matches_every_unique_record(data):
     result = risk.linkage_attack(df, df, ["band", "sex"], true_identity=df["name"])
     assert result.n_unique_matches == risk.uniqueness(df, ["band", "sex"]).n_unique
     assert result.n_correct == result.n_unique_matches
+
+
+def test_journalist_and_linkage_refuse_a_release_generalised_differently_from_the_register():
+    # The old code compared "12**" with "1234", matched nothing and reported a risk of 0.
+    from healthdatalab import anonymise as an
+    from healthdatalab.cohort import generate_cohort, make_register
+
+    cohort = generate_cohort(1_000, seed=4)
+    register = make_register(cohort, seed=4)
+    postcodes = an.postcode_hierarchy(4)
+    release = cohort[["date_of_birth", "postcode"]].assign(
+        postcode=postcodes.generalise(cohort["postcode"], 2))
+    qis = ["date_of_birth", "postcode"]
+    with pytest.raises(ValueError, match="generalised in one table"):
+        risk.journalist_risk(release, register, qis)
+    with pytest.raises(ValueError, match="generalised in one table"):
+        risk.linkage_attack(release, register, qis, true_identity=cohort["name"])
+    finer = register.assign(postcode=postcodes.generalise(register["postcode"], 1))
+    with pytest.raises(ValueError, match="no value in common"):
+        risk.journalist_risk(release, finer, qis)
+    same = register.assign(postcode=postcodes.generalise(register["postcode"], 2))
+    assert risk.journalist_risk(release, same, qis).average > 0.5

@@ -276,3 +276,27 @@ def test_privacy_measures_are_consistent(n, seed):
     assert np.all(dcr >= 0)
     share = closer_to_training_share(other, table, make_table(n, seed + 2))
     assert 0 <= share <= 1
+
+
+def test_direct_identifiers_are_never_modelled():
+    # The old generator fitted the BSN and name columns like any other: every sampled BSN was
+    # a real patient's BSN. Direct identifiers are now dropped before fitting, always.
+    from healthdatalab.cohort import generate_cohort
+    from healthdatalab.synthesis import DIRECT_IDENTIFIERS
+
+    cohort = generate_cohort(400, seed=3)
+    train = cohort.drop(columns=["date_of_birth"])  # dates are refused; the rest is kept
+    model = GaussianCopulaSynthesizer().fit(train)
+    sample = model.sample(400, np.random.default_rng(0))
+    assert {"patient_id", "bsn", "name", "street"} <= set(model.dropped_)
+    assert not set(DIRECT_IDENTIFIERS) & set(sample.columns)
+    assert not set(DIRECT_IDENTIFIERS) & set(model.columns_)
+    custom = GaussianCopulaSynthesizer(direct_identifiers=["city"]).fit(train)
+    assert "city" in custom.dropped_ and "city" not in custom.sample(5, np.random.default_rng(1))
+
+
+def test_exact_copies_count_rows_with_missing_values():
+    # The old count compared NaN with NaN (never equal) and missed copies that have a gap.
+    train = pd.DataFrame({"age": [50.0, np.nan, 70.0], "sex": ["F", "M", None]})
+    synthetic = pd.DataFrame({"age": [np.nan, 70.0, 71.0], "sex": ["M", None, "F"]})
+    assert exact_copies(synthetic, train) == 2

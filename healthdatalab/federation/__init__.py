@@ -9,8 +9,10 @@
     federated averaging (FedAvg) written out by hand.
 ``secret_sharing``
     :func:`share_secret`, :func:`reconstruct` and :func:`secure_sum`: additive secret sharing
-    modulo the prime :data:`PRIME`; :func:`mpyc_secure_sum` computes the same kind of sum with
-    the MPyC library, one local process per party.
+    modulo the prime :data:`PRIME`, with random parts from :mod:`secrets`;
+    :func:`recover_seeded_inputs` is the attack on shares from a seeded generator;
+    :func:`mpyc_secure_sum` computes the same kind of sum with the MPyC library, one local
+    process per party on 127.0.0.1, inputs on standard input, TLS between the parties.
 ``output_checks``
     :func:`check_min_cell_count`, :func:`release` and :func:`suppress_small_cells`: the output
     checks of a secure environment (a minimum cell count; zeros withheld unless the caller says
@@ -62,10 +64,13 @@ from healthdatalab.federation.secret_sharing import (
     decode_fixed_point,
     encode_fixed_point,
     mpyc_secure_sum,
+    party_command,
     reconstruct,
+    recover_seeded_inputs,
     secure_sum,
     share_secret,
     to_signed,
+    write_tls_certificates,
 )
 
 __all__ = [
@@ -93,10 +98,12 @@ __all__ = [
     "make_client_app",
     "make_server_app",
     "mpyc_secure_sum",
+    "party_command",
     "partition_by_hospital",
     "pool_summaries",
     "quiet_flower",
     "reconstruct",
+    "recover_seeded_inputs",
     "release",
     "run_flower_simulation",
     "secure_sum",
@@ -104,4 +111,5 @@ __all__ = [
     "suppress_small_cells",
     "to_arrays",
     "to_signed",
+    "write_tls_certificates",
 ]

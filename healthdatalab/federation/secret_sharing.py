@@ -1,14 +1,24 @@
-"""Additive secret sharing modulo a prime, by hand, and the same secure sum with MPyC."""
+"""Additive secret sharing modulo a prime, by hand, and the same secure sum with MPyC.
+
+The random parts of every sharing come from :mod:`secrets`, the operating system's
+cryptographically secure generator. A seeded generator (numpy's PCG64, say) must never be
+used: whoever knows or guesses the seed can regenerate every random part and subtract it from
+the shares they hold, which recovers each input exactly (see :func:`recover_seeded_inputs`).
+Reproducible tests and notebooks therefore assert *properties* of the shares (they add up,
+they are uniform), never the share values themselves.
+"""
 
 from __future__ import annotations
 
 import json
 import numbers
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import suppress
@@ -30,28 +40,65 @@ def _check_modulus(modulus: int) -> int:
     return int(modulus)
 
 
+def _random_parts(count: int, modulus: int) -> list[int]:
+    """``count`` independent uniform numbers from 0 to ``modulus - 1``, from :mod:`secrets`."""
+    return [secrets.randbelow(modulus) for _ in range(count)]
+
+
+def _refuse_rng(rng: object) -> None:
+    if rng is not None:
+        raise TypeError(
+            "shares are drawn from the secrets module, never from a caller's generator: a "
+            "seeded generator lets anyone who knows the seed recover the secret; drop the "
+            "rng argument"
+        )
+
+
 def share_secret(
-    secret: int, n_shares: int, rng: np.random.Generator, *, modulus: int = PRIME
+    secret: int, n_shares: int, rng: None = None, *, modulus: int = PRIME
 ) -> list[int]:
     """Split an integer into ``n_shares`` numbers that add up to it modulo ``modulus``.
 
-    The first ``n_shares - 1`` shares are uniform random draws; the last one makes the sum
-    right. Any ``n_shares - 1`` of them are therefore uniformly distributed whatever the
-    secret, so they reveal nothing about it. Negative secrets are stored as
-    ``secret % modulus`` (see :func:`to_signed`).
+    The first ``n_shares - 1`` shares are uniform random draws from :mod:`secrets` (the
+    operating system's cryptographically secure generator); the last one makes the sum right.
+    Any ``n_shares - 1`` of them are therefore uniformly distributed whatever the secret, so
+    they reveal nothing about it. Negative secrets are stored as ``secret % modulus`` (see
+    :func:`to_signed`). Passing a random generator (``rng``) is refused with TypeError: the
+    shares must not be reproducible.
     """
+    _refuse_rng(rng)
     modulus = _check_modulus(modulus)
     if isinstance(secret, bool) or not isinstance(secret, numbers.Integral):
-        raise TypeError(f"secret must be an integer, got {type(secret).__name__} {secret!r}")
+        raise TypeError(f"secret must be an integer, got {type(secret).__name__}")
     if isinstance(n_shares, bool) or not isinstance(n_shares, numbers.Integral) or n_shares < 2:
         raise ValueError(f"n_shares must be an integer of at least 2, got {n_shares!r}")
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError("rng must be a numpy Generator, e.g. numpy.random.default_rng(seed)")
-    if modulus > 2**63:
-        raise ValueError("modulus must be at most 2**63 so numpy can draw the shares")
-    random_shares = [int(v) for v in rng.integers(0, modulus, size=int(n_shares) - 1)]
+    random_shares = _random_parts(int(n_shares) - 1, modulus)
     last = (int(secret) - sum(random_shares)) % modulus
     return [*random_shares, last]
+
+
+def recover_seeded_inputs(
+    shares_seen: Sequence[int],
+    seed: int,
+    *,
+    n_shares: int,
+    modulus: int = PRIME,
+) -> list[int]:
+    """The attack on shares drawn from a *seeded* numpy generator, for teaching.
+
+    Suppose hospital ``i`` drew the random parts of its sharing with
+    ``numpy.random.default_rng(seed).integers(0, modulus, size=n_shares - 1)``, one draw per
+    input in order, and sent the last share (``shares_seen[i]``) to one computing party. That
+    party regenerates the random parts from the seed and adds them back: it recovers every
+    input exactly. Returns the recovered inputs (as signed integers).
+    """
+    modulus = _check_modulus(modulus)
+    rng = np.random.default_rng(seed)
+    recovered = []
+    for last in shares_seen:
+        parts = [int(v) for v in rng.integers(0, modulus, size=int(n_shares) - 1)]
+        recovered.append(to_signed((int(last) + sum(parts)) % modulus, modulus=modulus))
+    return recovered
 
 
 def reconstruct(shares: Sequence[int], *, modulus: int = PRIME) -> int:
@@ -87,7 +134,7 @@ class SecureSumResult:
 
 def secure_sum(
     values: Sequence[int],
-    rng: np.random.Generator,
+    rng: None = None,
     *,
     n_parties: int | None = None,
     modulus: int = PRIME,
@@ -97,8 +144,10 @@ def secure_sum(
     By default there are as many parties as inputs (at least two). Each input is split into
     one share per party; each party adds the shares it received; the
     aggregator adds the partial sums. No party and not the aggregator sees an input. The total
-    is exact as long as the true sum lies in ``(-modulus / 2, modulus / 2)``.
+    is exact as long as the true sum lies in ``(-modulus / 2, modulus / 2)``. The shares come
+    from :mod:`secrets` (see :func:`share_secret`); an ``rng`` is refused.
     """
+    _refuse_rng(rng)
     modulus = _check_modulus(modulus)
     if len(values) == 0:
         raise ValueError("secure_sum needs at least one value")
@@ -108,7 +157,7 @@ def secure_sum(
         raise ValueError(
             f"the values are too large for modulus {modulus}: their sum could wrap around"
         )
-    shares = [share_secret(int(v), n_parties, rng, modulus=modulus) for v in values]
+    shares = [share_secret(int(v), n_parties, modulus=modulus) for v in values]
     partial = [sum(row[j] for row in shares) % modulus for j in range(n_parties)]
     total = to_signed(reconstruct(partial, modulus=modulus), modulus=modulus)
     return SecureSumResult(
@@ -152,13 +201,108 @@ def _free_port_block(size: int, attempts: int = 50) -> int:
     raise RuntimeError(f"found no {size} free consecutive ports on 127.0.0.1")
 
 
-def mpyc_secure_sum(private_inputs: Sequence[Sequence[int]], *, timeout: float = 60.0) -> list[int]:
+def write_tls_certificates(directory: str, n_parties: int) -> None:
+    """Write a throw-away certificate authority and one certificate per party for MPyC.
+
+    MPyC's ``--ssl`` option reads ``.config/mpyc_ca.crt``, ``.config/party_{i}.crt`` and
+    ``.config/party_{i}.key`` from its working directory and runs mutually authenticated TLS:
+    each party checks that its peer's certificate was signed by the authority and names
+    ``MPyC party {i}``. Here the authority lives for one demonstration; its private key is
+    never written to disk. A real deployment uses certificates issued by the federation's own
+    public-key infrastructure, one private key per organisation, kept by that organisation.
+    """
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    config = os.path.join(directory, ".config")
+    os.makedirs(config, mode=0o700, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    validity = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(hours=1))
+
+    def name(common_name: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+    def write(path: str, data: bytes) -> None:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = name("MPyC demonstration CA")
+    ca_certificate = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    write(os.path.join(config, "mpyc_ca.crt"),
+          ca_certificate.public_bytes(serialization.Encoding.PEM))
+    for pid in range(n_parties):
+        key = ec.generate_private_key(ec.SECP256R1())
+        party_name = f"MPyC party {pid}"
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name(party_name))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(validity[0])
+            .not_valid_after(validity[1])
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(party_name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        write(os.path.join(config, f"party_{pid}.crt"),
+              certificate.public_bytes(serialization.Encoding.PEM))
+        write(
+            os.path.join(config, f"party_{pid}.key"),
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+        )
+
+
+def party_command(n_parties: int, pid: int, base_port: int, *, tls: bool) -> list[str]:
+    """The command line of MPyC party ``pid``: options only, never the private input."""
+    command = [
+        sys.executable, "-m", "healthdatalab.federation._mpc_party",
+        "-M", str(n_parties), "-I", str(pid), "-B", str(base_port), "--no-log",
+    ]  # fmt: skip
+    return [*command, "--ssl"] if tls else command
+
+
+def mpyc_secure_sum(
+    private_inputs: Sequence[Sequence[int]],
+    *,
+    timeout: float = 60.0,
+    tls: bool = True,
+    min_count: int | None = None,
+) -> list[int | None]:
     """Sum vectors of integers with MPyC, one local process (party) per input vector.
 
-    Party ``i`` receives only ``private_inputs[i]``; the parties run MPyC's protocols over
-    TCP on 127.0.0.1 and all learn the element-wise sums, which are returned. Every process
-    is stopped by its process group, also on error or after ``timeout`` seconds. Values must
-    fit in 64-bit signed integers.
+    Party ``i`` receives only ``private_inputs[i]``, on its standard input (never on its
+    command line, which other users of the machine can read). The parties listen on
+    127.0.0.1 only and run MPyC's protocols over TCP; with ``tls=True`` (the default) every
+    connection is mutually authenticated TLS with certificates from
+    :func:`write_tls_certificates`. All parties learn the element-wise sums, which are
+    returned. Every process is stopped by its process group, also on error or after
+    ``timeout`` seconds. Values must fit in 64-bit signed integers.
+
+    With ``min_count``, the small-cell check runs *inside* the computation: the parties
+    compare each secret-shared total with ``min_count`` and open only the totals that reach
+    it; the others are returned as ``None`` (zeros count as small). Nobody, not even the
+    parties, sees a withheld total; everybody learns which cells were withheld.
     """
     vectors = [list(v) for v in private_inputs]
     if len(vectors) < 2:
@@ -168,43 +312,59 @@ def mpyc_secure_sum(private_inputs: Sequence[Sequence[int]], *, timeout: float =
     for vector in vectors:
         for value in vector:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"inputs must be integers, got {value!r}")
+                raise TypeError("inputs must be integers")
             if abs(int(value)) >= 2**62 // len(vectors):
-                raise ValueError(f"input {value} is too large for a 64-bit secure sum")
+                raise ValueError("an input is too large for a 64-bit secure sum")
+    if not isinstance(tls, bool):
+        raise TypeError("tls must be True or False")
+    if min_count is not None and (
+        isinstance(min_count, bool) or not isinstance(min_count, numbers.Integral) or min_count < 1
+    ):
+        raise ValueError(f"min_count must be a whole number of at least 1, got {min_count!r}")
     m = len(vectors)
     base = _free_port_block(m)
-    environment = {**os.environ, "MPYC_NOGMPY": "1", "PYTHONWARNINGS": "ignore"}
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    environment = {
+        **os.environ, "MPYC_NOGMPY": "1", "PYTHONWARNINGS": "ignore", "PYTHONPATH": python_path,
+    }  # fmt: skip
     processes: list[subprocess.Popen] = []
-    try:
-        for i, vector in enumerate(vectors):
-            command = [
-                sys.executable, "-m", "healthdatalab.federation._mpc_party",
-                json.dumps([int(v) for v in vector]),
-                "-M", str(m), "-I", str(i), "-B", str(base), "--no-log",
-            ]  # fmt: skip
-            processes.append(
-                subprocess.Popen(
-                    command,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                    env=environment,
-                    start_new_session=True,  # own process group, stopped below
+    with tempfile.TemporaryDirectory(prefix="mpyc-") as workdir:
+        if tls:
+            write_tls_certificates(workdir, m)
+        try:
+            for i in range(m):
+                processes.append(
+                    subprocess.Popen(
+                        party_command(m, i, base, tls=tls),
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                        env=environment,
+                        cwd=workdir,
+                        start_new_session=True,  # own process group, stopped below
+                    )
                 )
-            )
-        deadline = time.monotonic() + timeout
-        results = []
-        for process in processes:
-            out, err = process.communicate(timeout=max(deadline - time.monotonic(), 0.1))
-            if process.returncode != 0:
-                raise RuntimeError(f"an MPyC party failed: {err.strip()[-500:]}")
-            results.append(json.loads(out.strip().splitlines()[-1])["sums"])
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                with suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            for process, vector in zip(processes, vectors, strict=True):
+                message = {"values": [int(v) for v in vector],
+                           "min_count": None if min_count is None else int(min_count)}
+                process.stdin.write(json.dumps(message))
+                process.stdin.close()
+                process.stdin = None  # sent in full; communicate() below only reads
+            deadline = time.monotonic() + timeout
+            results = []
+            for process in processes:
+                out, err = process.communicate(timeout=max(deadline - time.monotonic(), 0.1))
+                if process.returncode != 0:
+                    raise RuntimeError(f"an MPyC party failed: {err.strip()[-500:]}")
+                results.append(json.loads(out.strip().splitlines()[-1])["sums"])
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    with suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
     if any(r != results[0] for r in results):
         raise RuntimeError("the MPyC parties disagree about the sum")
-    return [int(v) for v in results[0]]
+    return [None if v is None else int(v) for v in results[0]]
