@@ -49,6 +49,7 @@ __all__ = [
     "postcode_hierarchy",
     "sex_hierarchy",
     "suppress",
+    "suppression_shift",
 ]
 
 SUPPRESSED = "*"
@@ -366,6 +367,7 @@ def _keep_mask(
     t_target: float | None,
     sensitive: tuple[np.ndarray, int] | None,
     ordered: bool,
+    group_of_code: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which records survive suppression of the classes that miss k, l or t."""
     keep = sizes[codes] >= k
@@ -389,6 +391,10 @@ def _keep_mask(
             if ordered:
                 ranks, m = _dense_sorted(values[kept_idx])
                 dist = risk._distances_ordered(cls, n_cls, ranks, m)
+            elif group_of_code is not None:
+                vals, uniques = pd.factorize(values[kept_idx], sort=False)
+                dist = risk._distances_hierarchical(cls, n_cls, vals.astype(np.int64),
+                                                    len(uniques), group_of_code[uniques])
             else:
                 vals, m = _dense(values[kept_idx])
                 dist = risk._distances_equal(cls, n_cls, vals, m)
@@ -417,6 +423,7 @@ def anonymise(
     max_suppression: float = 0.05,
     objective: str = "precision_loss",
     distance: str = "auto",
+    groups: object = None,
 ) -> AnonymisationResult:
     """Generalise and suppress ``table`` until it is k-anonymous (and l-diverse, t-close).
 
@@ -425,7 +432,10 @@ def anonymise(
     distinct ``sensitive`` values, or further than ``t`` from the table's distribution) are
     suppressed. Combinations that would suppress more than ``max_suppression`` of the records
     are rejected, and of the rest the one with the lowest ``objective`` (``"precision_loss"``
-    or ``"discernibility"``) wins; ties go to the lower total level.
+    or ``"discernibility"``) wins; ties go to the lower total level. ``distance`` is the
+    ground distance of t-closeness (see :func:`healthdatalab.risk.t_closeness`); with
+    ``"hierarchical"``, ``groups`` maps each sensitive value to its group (for diagnoses,
+    :func:`healthdatalab.risk.icd10_chapter`).
 
     The released ``data`` keep the original index and every column; the quasi-identifiers are
     generalised and suppressed records are removed. ``candidates`` lists every combination
@@ -437,14 +447,15 @@ def anonymise(
     if objective not in {"precision_loss", "discernibility"}:
         raise ValueError(f"objective must be 'precision_loss' or 'discernibility', "
                          f"got {objective!r}")
-    if distance not in {"auto", "equal", "ordered"}:
-        raise ValueError(f"distance must be 'auto', 'equal' or 'ordered', got {distance!r}")
+    if distance not in risk.DISTANCES:
+        raise ValueError(f"distance must be one of {risk.DISTANCES}, got {distance!r}")
     if l is not None:
         l = _check_k(l, "l")  # noqa: E741
     if t is not None:
         t = _check_share("t", t, closed_top=True)
     sensitive_codes = None
     ordered = False
+    group_of_code = None
     if l is not None or t is not None:
         if sensitive is None:
             raise ValueError("l and t targets need the sensitive attribute: pass sensitive=")
@@ -456,6 +467,8 @@ def anonymise(
             distance == "auto" and pd.api.types.is_numeric_dtype(column))
         codes_s, uniques_s = pd.factorize(column, sort=ordered)
         sensitive_codes = (codes_s.astype(np.int64), len(uniques_s))
+        if distance == "hierarchical":
+            group_of_code = risk.value_groups(list(uniques_s), groups)
         if l is not None and len(uniques_s) < l:
             raise ValueError(f"l = {l} is impossible: {sensitive!r} has only "
                              f"{len(uniques_s)} distinct value(s) in the whole table")
@@ -483,7 +496,7 @@ def anonymise(
             row["suppressed"] = n_small
             rows.append(row)
             continue
-        keep = _keep_mask(codes, sizes, k, l, t, sensitive_codes, ordered)
+        keep = _keep_mask(codes, sizes, k, l, t, sensitive_codes, ordered, group_of_code)
         n_suppressed = n - int(keep.sum())
         row["suppressed"] = n_suppressed
         if n_suppressed > max_suppressed:
@@ -519,8 +532,9 @@ def anonymise(
     released = apply_levels(table[keep], hierarchies, levels)
     achieved_l = (risk.l_diversity(released, qis, sensitive)
                   if sensitive is not None and (l is not None or t is not None) else None)
-    achieved_t = (risk.t_closeness(released, qis, sensitive,
-                                   distance="ordered" if ordered else "equal")
+    t_distance = ("ordered" if ordered else
+                  "hierarchical" if group_of_code is not None else "equal")
+    achieved_t = (risk.t_closeness(released, qis, sensitive, distance=t_distance, groups=groups)
                   if sensitive is not None and (l is not None or t is not None) else None)
     candidates = pd.DataFrame(rows)
     for c, i in zip(qis, range(len(qis)), strict=True):
@@ -539,3 +553,47 @@ def anonymise(
         discernibility=loss["discernibility"],
         candidates=candidates,
     )
+
+
+# --------------------------------------------------------------------------- suppression bias
+
+
+def suppression_shift(
+    original: pd.DataFrame, released: pd.DataFrame, columns: str | Sequence[Hashable]
+) -> pd.DataFrame:
+    """What record suppression did to the distribution of each column in ``columns``.
+
+    ``released`` holds the released records with their original index labels (as
+    :func:`anonymise` returns them); the records of ``original`` missing from it were
+    suppressed. One row per column: its mean in the original table, among the released and
+    among the suppressed records, and the shift (released minus original), in the column's
+    unit (a share for a 0/1 column such as an outcome). Information-loss measures count how
+    many records and values were lost; this says *which*: suppression removes the records of
+    small classes, which are rarely a random sample (the oldest patients, say), so the
+    released table can be biased even when the loss looks small.
+    """
+    if not isinstance(original, pd.DataFrame) or not isinstance(released, pd.DataFrame):
+        raise TypeError("original and released must be pandas DataFrames")
+    columns = risk.check_columns(original, columns, "columns")
+    unknown = released.index.difference(original.index)
+    if len(unknown):
+        raise ValueError("released has index labels that are not in original; pass the "
+                         "released table with its original index")
+    suppressed = original.index.difference(released.index)
+    rows = {}
+    for column in columns:
+        values = original[column]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            values = values.astype(float) if pd.api.types.is_bool_dtype(values) else None
+        if values is None:
+            raise TypeError(f"column {column!r} must be numeric (or 0/1) to compare means")
+        kept = values.loc[released.index]
+        rows[column] = {
+            "original": float(values.mean()),
+            "released": float(kept.mean()) if len(kept) else np.nan,
+            "suppressed": float(values.loc[suppressed].mean()) if len(suppressed) else np.nan,
+            "shift": float(kept.mean() - values.mean()) if len(kept) else np.nan,
+        }
+    table = pd.DataFrame(rows).T
+    table.index.name = "column"
+    return table

@@ -21,9 +21,15 @@ l-diversity is *distinct* l-diversity (Machanavajjhala et al. 2007): the smalles
 different sensitive values in any class. t-closeness (Li et al. 2007) uses the Earth Mover's
 Distance between each class's distribution of the sensitive attribute and its distribution in
 the whole table: with the *equal distance* (every two different values are 1 apart, so the
-distance is the total variation distance) for categorical attributes, and with the *ordered
+distance is the total variation distance) for categorical attributes, with the *ordered
 distance* (values i and j of the m sorted distinct values are |i - j| / (m - 1) apart) for
-numeric attributes. Both are computed exactly, without a classes-by-values matrix.
+numeric attributes, or with the *hierarchical distance* of Li et al. (2007) for categories
+grouped in a hierarchy: two values of the same group (two ICD-10 codes of one chapter) are
+1/2 apart, two values of different groups 1 apart. The equal distance cannot tell that three
+cancers are alike, so a class whose diagnoses are all cancers can look close to a table of
+mixed diagnoses; the hierarchical distance sees that the class sits in one chapter. The equal
+and ordered distances are computed exactly without a classes-by-values matrix; the
+hierarchical one uses that matrix (classes x distinct values).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ __all__ = [
     "class_codes",
     "class_distances",
     "class_size_per_record",
+    "icd10_chapter",
     "equivalence_classes",
     "journalist_risk",
     "k_anonymity",
@@ -286,20 +293,107 @@ def _distances_ordered(codes: np.ndarray, n_classes: int, ranks: np.ndarray, m: 
     return total / (m - 1)
 
 
+#: ICD-10 chapters by the first code of each (WHO ICD-10, 2019 edition): chapter number and
+#: the first three-character category of its block range.
+_ICD10_CHAPTERS: tuple[tuple[str, str], ...] = (
+    ("I", "A00"), ("II", "C00"), ("III", "D50"), ("IV", "E00"), ("V", "F00"),
+    ("VI", "G00"), ("VII", "H00"), ("VIII", "H60"), ("IX", "I00"), ("X", "J00"),
+    ("XI", "K00"), ("XII", "L00"), ("XIII", "M00"), ("XIV", "N00"), ("XV", "O00"),
+    ("XVI", "P00"), ("XVII", "Q00"), ("XVIII", "R00"), ("XIX", "S00"), ("XXII", "U00"),
+    ("XX", "V01"), ("XXI", "Z00"),
+)  # fmt: skip
+
+
+def icd10_chapter(code: object) -> str:
+    """The ICD-10 chapter (``"II"`` for C34) of a code such as ``"C34"`` or ``"C34.1"``.
+
+    Chapter XXII (U00-U99, codes for special purposes) sits between XIX and XX in the code
+    order. Raises ValueError for text that is not an ICD-10 code.
+    """
+    text = str(code).strip().upper()
+    if len(text) < 3 or not text[0].isalpha() or not text[1:3].isdigit():
+        raise ValueError(f"{code!r} is not an ICD-10 code such as 'C34'")
+    category = text[:3]
+    chapter = None
+    for name, first in _ICD10_CHAPTERS:
+        if category >= first:
+            chapter = name
+    if chapter is None or (chapter == "XX" and category > "Y98"):
+        raise ValueError(f"{code!r} is not in an ICD-10 chapter")
+    return chapter
+
+
+#: The ground distances t-closeness knows.
+DISTANCES = ("auto", "equal", "ordered", "hierarchical")
+
+
+def value_groups(values: Sequence[object], groups: object) -> np.ndarray:
+    """The group code of each value, from a mapping or a function (for the hierarchical
+    distance); a value without a group raises, naming the problem but not the value."""
+    if groups is None:
+        raise ValueError("the hierarchical distance needs groups= (a mapping or a function "
+                         "such as risk.icd10_chapter)")
+    lookup = groups.get if isinstance(groups, dict) else groups
+    if not callable(lookup):
+        raise TypeError("groups must be a mapping of value -> group or a function")
+    labels = []
+    for value in values:
+        try:
+            group = lookup(value)
+        except (KeyError, ValueError):
+            group = None
+        if group is None:
+            raise ValueError("some sensitive values have no group in groups=; give every "
+                             "value a group")
+        labels.append(group)
+    return pd.factorize(pd.Series(labels, dtype=object))[0].astype(np.int64)
+
+
+def _distances_hierarchical(codes: np.ndarray, n_classes: int, values: np.ndarray,
+                            n_values: int, group_of_value: np.ndarray) -> np.ndarray:
+    """EMD with the two-level hierarchical ground distance of Li et al. (2007).
+
+    Leaves (values) hang under groups, groups under the root; the height is 2, so two values
+    of one group are 1/2 apart and values of different groups 1 apart. With the signed extra
+    mass ``e_v = q_v - p_v`` of each value, the distance is the sum over groups of
+    1/2 min(positive extra, negative extra) inside the group, plus, at the root,
+    min(positive, negative) of the groups' net extras.
+    """
+    p = np.bincount(values, minlength=n_values) / len(values)
+    sizes = np.bincount(codes, minlength=n_classes)
+    q = np.bincount(codes * n_values + values, minlength=n_classes * n_values).reshape(
+        n_classes, n_values) / sizes[:, None]
+    extra = q - p[None, :]
+    n_groups = int(group_of_value.max()) + 1
+    membership = np.zeros((n_values, n_groups))
+    membership[np.arange(n_values), group_of_value] = 1.0
+    positive = np.clip(extra, 0, None) @ membership
+    negative = np.clip(-extra, 0, None) @ membership
+    inside = 0.5 * np.minimum(positive, negative).sum(axis=1)
+    net = extra @ membership
+    root = np.minimum(np.clip(net, 0, None).sum(axis=1), np.clip(-net, 0, None).sum(axis=1))
+    return inside + root
+
+
 def t_closeness(
     table: pd.DataFrame,
     quasi_identifiers: str | Sequence[Hashable],
     sensitive: Hashable,
     *,
     distance: str = "auto",
+    groups: object = None,
 ) -> float:
     """t: the largest distance between a class's and the table's ``sensitive`` distribution.
 
     ``distance`` is ``"equal"`` (total variation; for categories), ``"ordered"`` (ordered
-    distance of Li et al. 2007; for numbers and ordered categories, sorted by value) or
-    ``"auto"``: ordered for numeric columns and equal otherwise, as pycanon does.
+    distance of Li et al. 2007; for numbers and ordered categories, sorted by value),
+    ``"hierarchical"`` (values in the same group 1/2 apart, in different groups 1 apart;
+    ``groups`` maps each value to its group, as a mapping or a function such as
+    :func:`icd10_chapter`) or ``"auto"``: ordered for numeric columns and equal otherwise,
+    as pycanon does.
     """
-    return float(class_distances(table, quasi_identifiers, sensitive, distance=distance).max())
+    return float(class_distances(table, quasi_identifiers, sensitive, distance=distance,
+                                 groups=groups).max())
 
 
 def class_distances(
@@ -308,10 +402,11 @@ def class_distances(
     sensitive: Hashable,
     *,
     distance: str = "auto",
+    groups: object = None,
 ) -> np.ndarray:
     """The t-closeness distance of every class (indexed by :func:`class_codes`)."""
-    if distance not in {"auto", "equal", "ordered"}:
-        raise ValueError(f"distance must be 'auto', 'equal' or 'ordered', got {distance!r}")
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
     codes, n_classes = class_codes(table, quasi_identifiers)
     if isinstance(sensitive, list | tuple) and len(sensitive) == 1:
         sensitive = sensitive[0]
@@ -319,6 +414,11 @@ def class_distances(
     column = table[sensitive]
     if distance == "auto":
         distance = "ordered" if pd.api.types.is_numeric_dtype(column) else "equal"
+    if distance == "hierarchical":
+        values, uniques = pd.factorize(column, sort=False)
+        group_codes = value_groups(list(uniques), groups)
+        return _distances_hierarchical(codes, n_classes, values.astype(np.int64), len(uniques),
+                                       group_codes)
     if distance == "equal":
         values, n_values = _codes(column)
         return _distances_equal(codes, n_classes, values, n_values)

@@ -254,3 +254,33 @@ def test_age_hierarchy_refuses_bands_that_do_not_nest(widths):
     with pytest.raises(ValueError, match="nested"):
         an.age_hierarchy(widths)
     assert an.age_hierarchy((5, 10, 20)).height == 4
+
+
+def test_hierarchical_t_target_in_anonymise():
+    from healthdatalab.cohort import generate_cohort
+
+    cohort = generate_cohort(3_000, seed=8)
+    release = cohort.drop(columns=["patient_id", "bsn", "name", "street", "city", "age"])
+    result = an.anonymise(release, an.cohort_hierarchies(), k=5, t=0.25, sensitive="diagnosis",
+                          distance="hierarchical", groups=risk.icd10_chapter,
+                          max_suppression=0.2)
+    qis = list(an.cohort_hierarchies())
+    assert result.t <= 0.25 + 1e-9
+    assert result.t == pytest.approx(risk.t_closeness(
+        result.data, qis, "diagnosis", distance="hierarchical", groups=risk.icd10_chapter))
+
+
+def test_suppression_shift_reports_which_records_went():
+    # Information loss alone cannot see that suppression removed the oldest patients.
+    original = pd.DataFrame({"age": [30, 40, 50, 60, 95, 97], "outcome": [0, 0, 1, 0, 1, 1]},
+                            index=[10, 11, 12, 13, 14, 15])
+    released = original.loc[[10, 11, 12, 13]]
+    shift = an.suppression_shift(original, released, ["age", "outcome"])
+    assert shift.loc["age", "suppressed"] == 96
+    assert shift.loc["age", "shift"] == pytest.approx(45 - original["age"].mean())
+    assert shift.loc["outcome", "original"] == pytest.approx(0.5)
+    assert shift.loc["outcome", "released"] == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="original index"):
+        an.suppression_shift(original, released.reset_index(drop=True), ["age"])
+    with pytest.raises(TypeError, match="numeric"):
+        an.suppression_shift(original.assign(sex="F"), released, ["sex"])

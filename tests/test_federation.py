@@ -305,7 +305,7 @@ def test_min_cell_count_blocks_small_cells_and_zeros_by_default():
     assert fed.check_min_cell_count(counts, min_count=5, zero_is_small=False).passed
     with pytest.raises(fed.OutputBlockedError, match="non-smokers"):
         fed.release("odds ratio 2.0", counts)
-    with pytest.raises(fed.OutputBlockedError, match="'b' has count 0"):
+    with pytest.raises(fed.OutputBlockedError, match="'b' is below the minimum"):
         fed.release("rate table", {"a": 10, "b": 0})
     assert fed.release("rate table", {"a": 10, "b": 0}, zero_is_small=False) == "rate table"
     assert fed.release("ok", {"a": 10, "b": 11}) == "ok"
@@ -488,3 +488,36 @@ def test_mpyc_secure_sum_bad_input():
         fed.mpyc_secure_sum([[1.5], [2]])
     with pytest.raises(ValueError, match="too large"):
         fed.mpyc_secure_sum([[2**62], [1]])
+
+
+# --- differencing ------------------------------------------------------------------------------
+
+
+def test_min_cell_messages_never_state_the_count():
+    # The old message said "cell 'b' has count 4", handing the blocked count to the researcher.
+    verdict = fed.check_min_cell_count({"a": 12, "b": 4})
+    assert not verdict.passed
+    assert all("4" not in problem for problem in verdict.problems)
+
+
+def test_query_log_stops_the_differencing_attack():
+    # The old environment kept no history: two overlapping counts that each passed the
+    # minimum gave back a blocked cell by subtraction.
+    ids = list(range(40))
+    older = ids[:17]  # women aged 76 or over, say: 17 records
+    middle = ids[:10]  # women aged 76 to 90: 10 records; the difference (7) is blocked
+    assert fed.check_min_cell_count({"76+": len(older), "76-90": len(middle)}).passed
+    log = fed.QueryLog(min_count=10)
+    log.release("first", {"76+": older})
+    with pytest.raises(fed.OutputBlockedError, match="differs from cell '76\\+'"):
+        log.release("second", {"76-90": middle})
+    assert log.released == ["76+"]
+    # within one output too, and a far-apart cell still passes
+    with pytest.raises(fed.OutputBlockedError, match="differs"):
+        fed.QueryLog().release("x", {"a": ids[:20], "b": ids[:25]})
+    log.release("third", {"other group": ids[17:40]})
+    assert log.released == ["76+", "other group"]
+    with pytest.raises(fed.OutputBlockedError, match="below the minimum"):
+        log.release("tiny", {"few": ids[:3]})
+    with pytest.raises(ValueError, match="min_count"):
+        fed.QueryLog(min_count=0)

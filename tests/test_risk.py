@@ -299,3 +299,47 @@ def test_journalist_and_linkage_refuse_a_release_generalised_differently_from_th
         risk.journalist_risk(release, finer, qis)
     same = register.assign(postcode=postcodes.generalise(register["postcode"], 2))
     assert risk.journalist_risk(release, same, qis).average > 0.5
+
+
+def test_hierarchical_distance_sees_that_three_cancers_are_alike():
+    # The old code knew only the equal distance, which measures a class of three cancers
+    # exactly like a class of three unrelated diagnoses.
+    codes = ["C34", "C18", "C50", "I10", "I25", "I50", "J44", "J45", "J18"]
+    rows = [("A", c) for c in ["C34", "C18", "C50"]] + [("B", c) for c in ["C34", "I10", "J44"]]
+    rows += [("rest", c) for c in codes for _ in range(4)]
+    table = pd.DataFrame(rows, columns=["cls", "diagnosis"])
+    equal = risk.class_distances(table, "cls", "diagnosis", distance="equal")
+    hier = risk.class_distances(table, "cls", "diagnosis", distance="hierarchical",
+                                groups=risk.icd10_chapter)
+    assert equal[0] == pytest.approx(equal[1])
+    assert hier[0] == pytest.approx(equal[0])  # all of A's excess must leave its chapter
+    assert hier[1] == pytest.approx(1 / 3)  # B's excess moves within chapters at cost 1/2
+    # One group for everything halves the equal distance; one group per value equals it.
+    one = risk.class_distances(table, "cls", "diagnosis", distance="hierarchical",
+                               groups=lambda v: "all")
+    single = risk.class_distances(table, "cls", "diagnosis", distance="hierarchical",
+                                  groups=lambda v: v)
+    np.testing.assert_allclose(one, equal / 2)
+    np.testing.assert_allclose(single, equal)
+    assert risk.t_closeness(table, "cls", "diagnosis", distance="hierarchical",
+                            groups=risk.icd10_chapter) == pytest.approx(hier.max())
+    with pytest.raises(ValueError, match="groups="):
+        risk.t_closeness(table, "cls", "diagnosis", distance="hierarchical")
+    with pytest.raises(ValueError, match="no group"):
+        risk.t_closeness(table, "cls", "diagnosis", distance="hierarchical", groups={"C34": 1})
+
+
+@pytest.mark.parametrize("code, chapter", [
+    ("A00", "I"), ("C34", "II"), ("D48", "II"), ("D50", "III"), ("E11", "IV"), ("F32", "V"),
+    ("H59", "VII"), ("H60", "VIII"), ("I25", "IX"), ("J44", "X"), ("K21", "XI"),
+    ("M54", "XIII"), ("N18", "XIV"), ("T98", "XIX"), ("U07.1", "XXII"), ("V01", "XX"),
+    ("Y98", "XX"), ("Z99", "XXI"),
+])
+def test_icd10_chapters(code, chapter):
+    assert risk.icd10_chapter(code) == chapter
+
+
+def test_icd10_chapter_bad_input():
+    for bad in ["", "34C", "C3", "Y99"]:
+        with pytest.raises(ValueError, match="ICD-10"):
+            risk.icd10_chapter(bad)

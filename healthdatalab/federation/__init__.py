@@ -16,7 +16,8 @@
 ``output_checks``
     :func:`check_min_cell_count`, :func:`release` and :func:`suppress_small_cells`: the output
     checks of a secure environment (a minimum cell count; zeros withheld unless the caller says
-    otherwise).
+    otherwise); :class:`QueryLog` refuses outputs that differ from earlier ones by a few
+    records (differencing).
 ``analytics``
     :func:`local_summary` (what one hospital computes) and :func:`pool_summaries` (how the
     aggregator combines the summaries).
@@ -43,6 +44,7 @@ from healthdatalab.federation.output_checks import (
     MIN_CELL_COUNT,
     OutputBlockedError,
     OutputCheck,
+    QueryLog,
     check_min_cell_count,
     release,
     suppress_small_cells,
@@ -83,6 +85,7 @@ __all__ = [
     "LocalSummary",
     "OutputBlockedError",
     "OutputCheck",
+    "QueryLog",
     "SecureSumResult",
     "accuracy",
     "check_min_cell_count",
