@@ -38,8 +38,21 @@ Mechanisms
       :func:`gaussian_sigma` refuses; tighter calibrations (the analytic Gaussian mechanism,
       or zero-concentrated DP as OpenDP uses) need less noise.
 
-Every function takes a seeded :class:`numpy.random.Generator`, so a notebook gives the same
-numbers on every build.
+Every hand-written mechanism takes a seeded :class:`numpy.random.Generator`, so a notebook
+gives the same numbers on every build. That makes them teaching tools, not release tools:
+numpy's floating-point Laplace sampler leaks the exact value (Mironov 2012), which
+:func:`laplace_output_possible` demonstrates. Numbers meant for publication go through
+:func:`release_count`, :func:`release_sum` and :func:`release_histogram`, which build the
+release with OpenDP (exact, unseeded, cryptographically secure noise) and charge the same
+:class:`PrivacyAccountant`.
+
+What is checked, and when
+    Every public argument (epsilon, delta, bounds, mechanism, categories, the column's name
+    and type) is checked *before* any budget is charged, so a release that fails costs
+    nothing. Nothing that depends on the data raises: a missing value in a sum or mean counts
+    as the midpoint of the bounds, the mean of an empty table is the midpoint (with the noise
+    for one record), and a value outside a histogram's categories is counted in an ``"other"``
+    bin. An error that depended on the data would itself be a release without noise.
 """
 
 from __future__ import annotations
