@@ -461,29 +461,36 @@ def marketer_risk(table: pd.DataFrame, quasi_identifiers: str | Sequence[Hashabl
 _GENERALISED = r"^\s*-?\d+\s*-\s*-?\d+\s*$|\*"  # a band such as "40-44", or a mask such as "12**"
 
 
-def _looks_generalised(values: pd.Series) -> bool:
-    """True when some values are bands (``"40-44"``) or masked (``"12**"``)."""
-    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
-        return False
-    text = values.dropna().astype(str)
+def _looks_generalised(values: np.ndarray) -> bool:
+    """True when some of the distinct ``values`` are bands (``"40-44"``) or masked
+    (``"12**"``)."""
+    text = pd.Series(values, dtype=object).dropna().astype(str)
     text = text[text != "*"]
     return bool(text.str.contains(_GENERALISED, regex=True).any())
 
 
-def _check_same_generalisation(release: pd.Series, other: pd.Series, column: Hashable) -> None:
+def _check_same_generalisation(codes: np.ndarray, uniques: np.ndarray, n_left: int,
+                               numeric: bool, column: Hashable) -> None:
     """Refuse to compare a column generalised in one table and not (or differently) in the
     other: its values would never match, and the risk would silently come out as 0.
 
-    Two tests: the column holds bands or masks in both tables or in neither; and at least one
-    released value (other than the fully suppressed ``"*"``) occurs in the other table.
+    ``codes`` number the values of both tables (the first ``n_left`` rows are the release)
+    and ``uniques`` are the distinct values. Two tests, on distinct values only: the column
+    holds bands or masks in both tables or in neither; and at least one released value (other
+    than the fully suppressed ``"*"``) occurs in the other table.
     """
-    if _looks_generalised(release) != _looks_generalised(other):
+    in_left = np.zeros(len(uniques), dtype=bool)
+    in_left[codes[:n_left][codes[:n_left] >= 0]] = True
+    in_right = np.zeros(len(uniques), dtype=bool)
+    in_right[codes[n_left:][codes[n_left:] >= 0]] = True
+    if not numeric and _looks_generalised(uniques[in_left]) != _looks_generalised(
+            uniques[in_right]):
         raise ValueError(
             f"column {column!r} is generalised in one table and not in the other; generalise "
             "both with the same hierarchy level (anonymise.apply_levels) before comparing"
         )
-    values = release[release.astype(str) != "*"]
-    if len(values) and not values.isin(pd.unique(other.to_numpy())).any():
+    released = in_left & (pd.Series(uniques, dtype=object).astype(str).to_numpy() != "*")
+    if released.any() and not (released & in_right).any():
         raise ValueError(
             f"column {column!r} has no value in common between the two tables; they look "
             "generalised to different levels: use the same hierarchy level in both"
@@ -505,8 +512,10 @@ def _joint_codes(a: pd.DataFrame, b: pd.DataFrame, qis: list[Hashable]
                 "other; generalise both tables the same way before comparing them"
             )
         both = np.concatenate([left.to_numpy(), right.to_numpy()])
-        columns.append(both)
-        _check_same_generalisation(left, right, c)
+        column_codes, uniques = pd.factorize(both, sort=False)
+        _check_same_generalisation(column_codes, np.asarray(uniques, dtype=object), len(a),
+                                   True in numeric or True in kinds, c)
+        columns.append(column_codes)
     codes, n_classes = _combine(columns)
     return codes[: len(a)], codes[len(a):], n_classes
 
