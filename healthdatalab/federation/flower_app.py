@@ -23,6 +23,9 @@ QUIET_ENVIRONMENT: dict[str, str] = {
     "FLWR_TELEMETRY_ENABLED": "0",  # Flower's anonymous usage events
     "RAY_USAGE_STATS_ENABLED": "0",  # Ray's usage statistics
     "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",  # opt in to Ray's future GPU default (no warning)
+    # On a busy machine Ray's raylet can take longer than its default wait for its own agents
+    # to start, and the simulation then fails before the first round.
+    "RAY_raylet_start_wait_time_s": "120",
 }
 
 for _name, _value in QUIET_ENVIRONMENT.items():
