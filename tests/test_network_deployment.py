@@ -1,0 +1,61 @@
+"""The OMOP network study on Flower's deployment engine: a SuperLink and three SuperNodes on
+127.0.0.1, each owning one hospital's DuckDB file, compared with the in-process run.
+
+Slow (several minutes on a loaded machine: Flower starts a ClientApp process per message).
+Run with ``pytest -m deployment``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "run_network_study.py"
+
+pytestmark = pytest.mark.deployment
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.fixture(scope="module")
+def summary() -> dict:
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "-n", "10000", "--timeout", "1200"],
+        capture_output=True, text=True, timeout=1500,
+    )
+    assert completed.stdout, completed.stderr[-3000:]
+    result = json.loads(completed.stdout)
+    result["returncode"] = completed.returncode
+    return result
+
+
+def test_the_deployed_study_equals_the_in_process_run(summary):
+    assert "error" not in summary, summary.get("error")
+    assert summary["returncode"] == 0
+    deployed, comparison = summary["deployed"], summary["comparison"]
+    assert deployed["sites"] == ["Hospital A", "Hospital B", "Hospital C"]
+    assert comparison["counts_equal"] is True
+    assert comparison["incidence_equal"] is True
+    assert comparison["rounds_equal"] is True
+    assert comparison["max_coefficient_difference"] < 1e-9
+    # Every characterisation cell passed each site's minimum count, so the sum has four cells.
+    assert len(deployed["characterisation"]) == 4
+    assert all(cell["n"] >= 30 for cell in deployed["characterisation"])
+    assert len(deployed["coefficients"]) == 5
+
+
+def test_every_process_it_started_is_gone(summary):
+    # SuperLink, three SuperNodes, flwr run, and the ServerApp/ClientApp processes below them.
+    assert len(summary["pids"]) >= 5
+    assert summary["alive_after_stop"] == []
+    assert [pid for pid in summary["pids"] if _running(pid)] == []
