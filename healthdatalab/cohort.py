@@ -120,10 +120,13 @@ def random_bsns(n: int, rng: np.random.Generator) -> np.ndarray:
     while found.size < n:
         need = n - found.size
         digits = rng.integers(0, 10, size=(int(need * 1.2) + 16, 8))
-        check = (digits @ _BSN_WEIGHTS[:8]) % 11
-        digits, check = digits[check < 10], check[check < 10]
+        weighted = digits @ _BSN_WEIGHTS[:8]
+        check = weighted % 11
+        # The test's total is weighted - check = 11 * (weighted // 11): it must be positive,
+        # so a weighted sum below 11 (mostly zeros, all zeros included) cannot be completed.
+        keep = (check < 10) & (weighted >= 11)
+        digits, check = digits[keep], check[keep]
         numbers_ = digits @ (10 ** np.arange(8, 0, -1)) + check
-        numbers_ = numbers_[numbers_ > 0]  # all zeros passes the sum but is no number
         found = np.unique(np.concatenate([found, numbers_]))
     found = rng.permutation(found)[:n]
     return np.char.zfill(found.astype(str), 9).astype(object)

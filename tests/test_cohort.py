@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from healthdatalab.cohort import (
@@ -139,6 +139,7 @@ def test_invalid_bsns(text):
 
 @settings(max_examples=50, deadline=None)
 @given(st.integers(min_value=0, max_value=2_000), st.integers(min_value=0, max_value=2**32))
+@example(n=1262, seed=1412)  # once drew 8 leading digits whose weighted sum is below 11
 def test_random_bsns_are_distinct_and_valid(n, seed):
     bsns = random_bsns(n, np.random.default_rng(seed))
     assert len(bsns) == n == len(set(bsns))
