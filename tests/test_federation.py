@@ -521,3 +521,28 @@ def test_query_log_stops_the_differencing_attack():
         log.release("tiny", {"few": ids[:3]})
     with pytest.raises(ValueError, match="min_count"):
         fed.QueryLog(min_count=0)
+
+
+def test_run_certificates_chain_to_their_authority_and_keep_keys_private(tmp_path):
+    import datetime as dt
+    import ipaddress
+    import stat
+
+    from cryptography import x509
+
+    from healthdatalab.federation import certificates
+
+    authority = certificates.make_authority("test CA", dt.timedelta(hours=1))
+    key, certificate = certificates.issue(authority, "127.0.0.1", ["127.0.0.1", "node.test"],
+                                          server=True)
+    certificate.verify_directly_issued_by(authority.certificate)  # raises if not signed by it
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
+    assert names.get_values_for_type(x509.DNSName) == ["node.test"]
+    assert certificate.not_valid_after_utc == authority.certificate.not_valid_after_utc
+    certificates.write_private_key(tmp_path / "node.key", key)
+    assert stat.S_IMODE((tmp_path / "node.key").stat().st_mode) == 0o600
+    with pytest.raises(ValueError, match="lifetime must be positive"):
+        certificates.make_authority("test CA", dt.timedelta(0))
+    with pytest.raises(ValueError, match="at least one subject alternative name"):
+        certificates.issue(authority, "nobody", [])

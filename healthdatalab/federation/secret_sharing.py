@@ -10,6 +10,7 @@ they are uniform), never the share values themselves.
 
 from __future__ import annotations
 
+import datetime
 import json
 import numbers
 import os
@@ -211,66 +212,22 @@ def write_tls_certificates(directory: str, n_parties: int) -> None:
     never written to disk. A real deployment uses certificates issued by the federation's own
     public-key infrastructure, one private key per organisation, kept by that organisation.
     """
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from healthdatalab.federation.certificates import (
+        issue,
+        make_authority,
+        write_certificate,
+        write_private_key,
+    )
 
     config = os.path.join(directory, ".config")
     os.makedirs(config, mode=0o700, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-    validity = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(hours=1))
-
-    def name(common_name: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-    def write(path: str, data: bytes) -> None:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = name("MPyC demonstration CA")
-    ca_certificate = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(validity[0])
-        .not_valid_after(validity[1])
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    write(os.path.join(config, "mpyc_ca.crt"),
-          ca_certificate.public_bytes(serialization.Encoding.PEM))
+    authority = make_authority("MPyC demonstration CA", datetime.timedelta(hours=1))
+    write_certificate(os.path.join(config, "mpyc_ca.crt"), authority.certificate)
     for pid in range(n_parties):
-        key = ec.generate_private_key(ec.SECP256R1())
         party_name = f"MPyC party {pid}"
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name(party_name))
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(validity[0])
-            .not_valid_after(validity[1])
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(party_name)]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256())
-        )
-        write(os.path.join(config, f"party_{pid}.crt"),
-              certificate.public_bytes(serialization.Encoding.PEM))
-        write(
-            os.path.join(config, f"party_{pid}.key"),
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        )
+        key, certificate = issue(authority, party_name, [party_name])
+        write_certificate(os.path.join(config, f"party_{pid}.crt"), certificate)
+        write_private_key(os.path.join(config, f"party_{pid}.key"), key)
 
 
 def party_command(n_parties: int, pid: int, base_port: int, *, tls: bool) -> list[str]:
