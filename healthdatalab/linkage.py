@@ -11,7 +11,8 @@ antihypertensive?") needs their records *linked* first, and nobody shares a pati
 (:func:`healthdatalab.cohort.generate_cohort`): each holder keeps the identifiers (first
 name, surname, date of birth, postcode, sex) with its own seeded errors (typing errors, day
 and month swapped, an old postcode after a move, missing values), its own variables and its
-own record numbers; the true person behind every record is kept aside in ``truth``. Three ways to link, each returning pairs of record ids:
+own record numbers; the true person behind every record is kept aside in ``truth``.
+Three ways to link, each returning pairs of record ids:
 
 * :func:`link_splink`: probabilistic (Fellegi-Sunter) linkage of the clear identifiers with
   Splink on DuckDB, trained without labels as a practitioner would (u from random sampling,
