@@ -5,7 +5,8 @@ In order:
 1. generates the synthetic cohort and writes one OMOP DuckDB file per hospital
    (:func:`healthdatalab.omop.write_hospital_dbs`) in a temporary directory;
 2. starts one SuperLink and one SuperNode per hospital on 127.0.0.1 (free ports), each
-   SuperNode given only its own hospital's file and name through ``--node-config``;
+   SuperNode given only its own hospital's file, name and query-log file through
+   ``--node-config``;
 3. submits the Flower app in ``deploy/network_app`` with ``flwr run``;
 4. waits for the ServerApp's JSON result and compares it with the in-process
    :func:`~healthdatalab.federation.network_study.run_network` on the same files;
@@ -173,7 +174,8 @@ def run(args: argparse.Namespace) -> dict:
             node = processes.start(f"supernode {name}", [
                 str(BIN_DIR / "flower-supernode"), "--insecure",
                 "--superlink", f"127.0.0.1:{link_port}", "--port", str(port),
-                "--node-config", f'database="{path}" site-name="{name}"'])
+                "--node-config", f'database="{path}" site-name="{name}" '
+                                 f'query-log="{path.with_suffix(".query-log.json")}"'])
             await_port(port, node, f"the SuperNode of {name}", args.timeout / 4)
         processes.record_descendants()
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -26,9 +28,12 @@ def databases(tmp_path_factory):
     return omop.write_hospital_dbs(generate_cohort(10_000, seed=11), folder)
 
 
-def _context(path: Path, name: str = "Hospital A") -> Context:
-    return Context(run_id=1, node_id=1, node_config={"database": str(path), "site-name": name},
-                   state=RecordDict(), run_config={})
+def _context(path: Path, name: str = "Hospital A", run_id: int = 1) -> Context:
+    """A fresh Context, as Flower gives the node for each new run (empty ``state``)."""
+    config = {"database": str(path), "site-name": name,
+              "query-log": str(Path(path).with_suffix(".query-log.json"))}
+    return Context(run_id=run_id, node_id=1, node_config=config, state=RecordDict(),
+                   run_config={})
 
 
 def _message(message_type: str, content: RecordDict | None = None) -> Message:
@@ -51,15 +56,29 @@ def test_statistics_reply_equals_the_site_in_process(databases):
     assert "refusal" not in reply.content
 
 
-def test_the_query_log_outlives_the_clientapp_process(databases):
-    path = databases["Hospital A"]
-    context = _context(path)
-    reply = client_app.app(_message("query.characterisation"), context)
+def test_the_query_log_outlives_the_clientapp_process_and_the_run(databases, tmp_path):
+    path = tmp_path / "hospital_a.duckdb"
+    shutil.copy(databases["Hospital A"], path)
+    reply = client_app.app(_message("query.characterisation"), _context(path, run_id=1))
     assert sum(reply.content["characterisation"]["n"]) > 0
-    # Flower starts a new ClientApp process per message; the next one restores the log.
-    restored = client_app.open_site(context)
-    cohort = ns.Site("Hospital A", path)._query("cohort")["person_id"].astype(int)
-    assert restored.log == [("characterisation", frozenset(cohort))]
+    # One patient's diagnosis leaves the database; the coordinator starts a new run, whose
+    # ClientApp gets an empty context.state. The two tables would differ by that patient.
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"""DELETE FROM condition_occurrence WHERE condition_concept_id = {ns.T2DM}
+                        AND person_id = (SELECT MIN(person_id) FROM condition_occurrence
+                                         WHERE condition_concept_id = {ns.T2DM})""")
+    reply = client_app.app(_message("query.characterisation"), _context(path, run_id=2))
+    assert "characterisation" not in reply.content
+    assert "differencing" in reply.content["refusal"]["reason"]
+
+
+def test_a_steep_statistics_request_is_refused_by_the_node(databases):
+    path = databases["Hospital B"]
+    w = np.array([-3e8, 0.0, 0.0, 1e7, 0.0])  # a step at BMI 30: sums over a half-space
+    content = RecordDict({"arrays": ArrayRecord(array_dict={"w": Array(w)})})
+    reply = client_app.app(_message("query.statistics", content), _context(path, "Hospital B"))
+    assert "arrays" not in reply.content
+    assert "linear predictor" in reply.content["refusal"]["reason"]
 
 
 def test_a_small_site_refuses_and_names_no_count(tmp_path):
@@ -75,4 +94,10 @@ def test_a_small_site_refuses_and_names_no_count(tmp_path):
 def test_a_node_without_its_database_setting_is_an_error(databases):
     context = Context(run_id=1, node_id=1, node_config={}, state=RecordDict(), run_config={})
     with pytest.raises(KeyError, match="node-config"):
+        client_app.open_site(context)
+    # the query log is required too: without it every new run would start with an empty log
+    config = {"database": str(databases["Hospital A"]), "site-name": "Hospital A"}
+    context = Context(run_id=1, node_id=1, node_config=config, state=RecordDict(),
+                      run_config={})
+    with pytest.raises(KeyError, match="query-log"):
         client_app.open_site(context)

@@ -1,13 +1,16 @@
 """The ClientApp each hospital runs: the study's SQL on its own DuckDB file, checked at the site.
 
 The SuperNode is started with
-``--node-config 'database="/path/to/hospital.duckdb" site-name="Hospital A"'``. The file never
-leaves the node; a reply holds only what :class:`~healthdatalab.federation.network_study.Site`
-releases after its disclosure check, or a refusal that names the rule, never a count.
+``--node-config 'database="/path/to/hospital.duckdb" site-name="Hospital A"
+query-log="/path/to/query-log.json"'``. The file never leaves the node; a reply holds only what
+:class:`~healthdatalab.federation.network_study.Site` releases after its disclosure check, or a
+refusal that names the rule, never a count.
 
-Flower starts a fresh ClientApp process for each message, so the site's query log (the
-populations it has already answered about, kept against differencing) is carried between
-messages in the node's own ``context.state``, which stays on the SuperNode.
+The site's query log (the populations it has answered about and its statistics requests, kept
+against differencing and for the request budget) is a file the site owns, named in the node
+configuration. Flower starts a fresh ClientApp process for each message and gives each new run
+(each new run series) an empty ``context.state``, which the coordinator controls by starting a
+new run; a log kept there would start again empty whenever the coordinator asks.
 """
 
 from __future__ import annotations
@@ -21,30 +24,20 @@ from flwr.clientapp import ClientApp
 from healthdatalab.federation.network_study import Site
 from healthdatalab.federation.output_checks import OutputBlockedError
 
-LOG_KEY = "query-log"
-
 app = ClientApp()
 
 
 def open_site(context: Context) -> Site:
-    """This node's :class:`Site`, with the query log of earlier messages in this run."""
+    """This node's :class:`Site`, with its query log read from the site's own file."""
     database = context.node_config.get("database")
     name = context.node_config.get("site-name")
-    if not database or not name:
+    log = context.node_config.get("query-log")
+    if not database or not name or not log:
         raise KeyError(
-            "start the SuperNode with --node-config 'database=\"...\" site-name=\"...\"'"
+            "start the SuperNode with --node-config "
+            "'database=\"...\" site-name=\"...\" query-log=\"...\"'"
         )
-    site = Site(str(name), Path(str(database)))
-    if LOG_KEY in context.state:
-        for what, persons in context.state[LOG_KEY].items():
-            site.log.append((what, frozenset(int(p) for p in persons)))
-    return site
-
-
-def keep_log(site: Site, context: Context) -> None:
-    context.state[LOG_KEY] = ConfigRecord(
-        {what: sorted(persons) for what, persons in site.log}
-    )
+    return Site(str(name), Path(str(database)), log_path=Path(str(log)))
 
 
 def reply(msg: Message, site: Site, **records) -> Message:
@@ -64,7 +57,6 @@ def characterisation(msg: Message, context: Context) -> Message:
         table = site.characterisation()
     except (OutputBlockedError, FileNotFoundError) as err:
         return refuse(msg, site, err)
-    keep_log(site, context)
     cells = ConfigRecord({
         "sex": [str(s) for s, _ in table.index],
         "age_band": [str(a) for _, a in table.index],
