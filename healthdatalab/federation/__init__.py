@@ -24,7 +24,13 @@
 ``flower_app``
     :func:`make_client_app` and :func:`make_server_app` build the same FedAvg as a Flower
     ``ClientApp`` and ``ServerApp`` (simulation in the notebooks, deployment in ``deploy/``);
-    :func:`run_flower_simulation` runs them in Flower's simulation engine.
+    :func:`run_flower_simulation` runs them in Flower's simulation engine;
+    :func:`run_dp_fedavg` aggregates every round with Flower's server-side fixed-clipping
+    differential privacy wrapper.
+``dp_accounting``
+    :func:`hospital_level_epsilon` is the (epsilon, delta) of those rounds, computed with
+    OpenDP; :func:`zcdp_rho` and :func:`zcdp_epsilon` are the closed forms it is checked
+    against; :func:`effective_noise_multiplier` is what weighting by patient count does to it.
 
 The names below are re-exported so that notebooks keep one short import
 (``from healthdatalab import federation as fed``). Nothing here prints or reads a file the
@@ -32,12 +38,20 @@ caller did not pass in.
 """
 
 from healthdatalab.federation.analytics import LocalSummary, local_summary, pool_summaries
+from healthdatalab.federation.dp_accounting import (
+    HospitalGuarantee,
+    effective_noise_multiplier,
+    hospital_level_epsilon,
+    zcdp_epsilon,
+    zcdp_rho,
+)
 from healthdatalab.federation.flower_app import (
     QUIET_ENVIRONMENT,
     FlowerRun,
     make_client_app,
     make_server_app,
     quiet_flower,
+    run_dp_fedavg,
     run_flower_simulation,
 )
 from healthdatalab.federation.output_checks import (
@@ -82,6 +96,7 @@ __all__ = [
     "QUIET_ENVIRONMENT",
     "FedAvgResult",
     "FlowerRun",
+    "HospitalGuarantee",
     "LocalSummary",
     "OutputBlockedError",
     "OutputCheck",
@@ -90,10 +105,12 @@ __all__ = [
     "accuracy",
     "check_min_cell_count",
     "decode_fixed_point",
+    "effective_noise_multiplier",
     "encode_fixed_point",
     "fedavg",
     "fedavg_aggregate",
     "fit_logistic",
+    "hospital_level_epsilon",
     "information_matrix",
     "local_summary",
     "local_update",
@@ -108,6 +125,7 @@ __all__ = [
     "reconstruct",
     "recover_seeded_inputs",
     "release",
+    "run_dp_fedavg",
     "run_flower_simulation",
     "secure_sum",
     "share_secret",
@@ -115,4 +133,6 @@ __all__ = [
     "to_arrays",
     "to_signed",
     "write_tls_certificates",
+    "zcdp_epsilon",
+    "zcdp_rho",
 ]

@@ -292,3 +292,64 @@ def run_flower_simulation(
     if "weights" not in outcome:
         raise RuntimeError("the Flower simulation ended without a result; see its log")
     return FlowerRun(history=outcome["history"], weights=outcome["weights"], seconds=seconds)
+
+
+def run_dp_fedavg(
+    partitions: Sequence[tuple[np.ndarray, np.ndarray]],
+    *,
+    noise_multiplier: float,
+    clipping_norm: float = 1.0,
+    rounds: int = 20,
+    local_epochs: int = 10,
+    learning_rate: float = 2.0,
+    seed: int | None = None,
+) -> np.ndarray:
+    """FedAvg whose every aggregation is Flower's ``DifferentialPrivacyServerSideFixedClipping``.
+
+    The wrapper's own ``aggregate_train`` clips each hospital's update (local model minus
+    global model) to ``clipping_norm``, lets FedAvg average the clipped models and adds
+    Gaussian noise with standard deviation ``noise_multiplier * clipping_norm / hospitals``.
+    The hospitals' replies are Flower ``Message`` objects with the metadata a SuperLink would
+    give them; the local training is :func:`local_update`. No engine is started: it adds nothing
+    to the arithmetic. Every hospital reports the same ``num-examples`` so that FedAvg's mean is
+    the unweighted one the noise is calibrated to (see :mod:`.dp_accounting`).
+
+    Flower draws the noise from NumPy's global generator. ``seed`` seeds it for reproducible
+    figures (the generator's earlier state is restored afterwards); a real deployment must not
+    seed it.
+    """
+    if len(partitions) < 1:
+        raise ValueError("need at least one partition")
+    for X, y in partitions:
+        _check_xy(X, y)
+    from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
+    from flwr.app.metadata import Metadata
+    from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping, FedAvg
+
+    strategy = DifferentialPrivacyServerSideFixedClipping(
+        FedAvg(), noise_multiplier=noise_multiplier, clipping_norm=clipping_norm,
+        num_sampled_clients=len(partitions))
+    saved = np.random.get_state()
+    if seed is not None:
+        np.random.seed(seed)
+    try:
+        w = np.zeros(partitions[0][0].shape[1])
+        for server_round in range(1, rounds + 1):
+            strategy.current_arrays = ArrayRecord([w])  # the model the updates start from
+            replies = []
+            for hospital, (X, y) in enumerate(partitions, start=1):
+                local = local_update(w, X, y, epochs=local_epochs, learning_rate=learning_rate)
+                content = RecordDict({"arrays": ArrayRecord([local]),
+                                      "metrics": MetricRecord({"num-examples": 1})})
+                replies.append(Message(content=content, metadata=Metadata(
+                    run_id=1, message_id="", src_node_id=hospital, dst_node_id=0,
+                    reply_to_message_id="", group_id=str(server_round), created_at=0.0,
+                    ttl=3600.0, message_type="train")))
+            arrays, _ = strategy.aggregate_train(server_round, replies)
+            if arrays is None:
+                raise RuntimeError(f"round {server_round}: the DP wrapper refused to aggregate")
+            w = arrays.to_numpy_ndarrays()[0]
+    finally:
+        if seed is not None:
+            np.random.set_state(saved)
+    return w
