@@ -431,6 +431,7 @@ def run(args: argparse.Namespace) -> dict:
             learning_rate=args.learning_rate,
         )
         summary["features"] = deployed["features"]
+        summary["traffic"] = deployed.get("traffic", {})
         summary["weights"] = weights.round(6).tolist()
         summary["max_difference_hand"] = float(np.max(np.abs(history - hand.history)))
         matches = summary["max_difference_hand"] < 1e-9

@@ -26,7 +26,8 @@
     ``ClientApp`` and ``ServerApp`` (simulation in the notebooks, deployment in ``deploy/``);
     :func:`run_flower_simulation` runs them in Flower's simulation engine;
     :func:`run_dp_fedavg` aggregates every round with Flower's server-side fixed-clipping
-    differential privacy wrapper.
+    differential privacy wrapper; :class:`TrafficMeter` wraps a ServerApp's grid and counts
+    the bytes of every message (:func:`message_bytes`) and the seconds each round waits.
 ``dp_accounting``
     :func:`hospital_level_epsilon` is the (epsilon, delta) of those rounds, computed with
     OpenDP; :func:`zcdp_rho` and :func:`zcdp_epsilon` are the closed forms it is checked
@@ -48,8 +49,10 @@ from healthdatalab.federation.dp_accounting import (
 from healthdatalab.federation.flower_app import (
     QUIET_ENVIRONMENT,
     FlowerRun,
+    TrafficMeter,
     make_client_app,
     make_server_app,
+    message_bytes,
     quiet_flower,
     run_dp_fedavg,
     run_flower_simulation,
@@ -102,6 +105,7 @@ __all__ = [
     "OutputCheck",
     "QueryLog",
     "SecureSumResult",
+    "TrafficMeter",
     "accuracy",
     "check_min_cell_count",
     "decode_fixed_point",
@@ -117,6 +121,7 @@ __all__ = [
     "logistic_loss",
     "make_client_app",
     "make_server_app",
+    "message_bytes",
     "mpyc_secure_sum",
     "party_command",
     "partition_by_hospital",

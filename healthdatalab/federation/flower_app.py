@@ -99,6 +99,7 @@ def make_server_app(
     evaluate: bool = False,
     on_finish: Callable[[np.ndarray, np.ndarray, Mapping], None] | None = None,
     on_error: Callable[[str, Mapping], None] | None = None,
+    on_traffic: Callable[[dict, Mapping], None] | None = None,
 ) -> object:
     """A Flower ``ServerApp`` running FedAvg from zero weights.
 
@@ -165,9 +166,10 @@ def make_server_app(
             min_evaluate_nodes=nodes if evaluate else 0,
             min_available_nodes=nodes,
         )
+        meter = TrafficMeter(grid)
         try:
             result = strategy.start(
-                grid=grid,
+                grid=meter,
                 initial_arrays=ArrayRecord([np.zeros(n_features)]),
                 num_rounds=rounds,
                 train_config=train_config,
@@ -179,10 +181,73 @@ def make_server_app(
             on_error(str(error), dict(context.run_config))
             return
         final = result.arrays.to_numpy_ndarrays()[0]
+        if on_traffic is not None:
+            on_traffic(meter.summary(), dict(context.run_config))
         if on_finish is not None:
             on_finish(np.asarray(history), final, dict(context.run_config))
 
     return app
+
+
+def message_bytes(message: object) -> int:
+    """Bytes of a Flower message as Flower 1.41 serialises it for the SuperLink.
+
+    Flower splits a ``Message`` into objects (the message, its ``RecordDict``, each record,
+    each array and its chunks) and pushes each object's bytes; this is their sum. The gRPC,
+    HTTP/2 and TLS framing around them is not counted.
+    """
+    from flwr.supercore.inflatable.inflatable_object import get_all_nested_objects
+
+    return sum(len(obj.deflate()) for obj in get_all_nested_objects(message).values())
+
+
+class TrafficMeter:
+    """A Flower ``Grid`` that counts the bytes of every message sent and every reply received.
+
+    Wrap the ``Grid`` a ``ServerApp`` receives and hand the wrapper to the strategy (or call
+    ``send_and_receive`` on it); everything else passes through. :meth:`summary` gives, per
+    message type, the number of exchanges (calls), messages, replies, bytes each way and the
+    seconds spent waiting for the replies.
+    """
+
+    def __init__(self, grid: object) -> None:
+        self._grid = grid
+        self._counts: dict[str, dict[str, float]] = {}
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._grid, name)
+
+    def _kind(self, message_type: str) -> dict[str, float]:
+        return self._counts.setdefault(message_type, {
+            "exchanges": 0, "messages": 0, "replies": 0, "bytes_sent": 0, "bytes_received": 0,
+            "seconds": 0.0})
+
+    def send_and_receive(self, messages, *args, **kwargs):
+        messages = list(messages)
+        start = time.perf_counter()
+        replies = list(self._grid.send_and_receive(messages, *args, **kwargs))
+        seconds = time.perf_counter() - start
+        for message in messages:  # measured after sending, with the metadata Flower set
+            kind = self._kind(message.metadata.message_type)
+            kind["messages"] += 1
+            kind["bytes_sent"] += message_bytes(message)
+        for message_type in {m.metadata.message_type for m in messages}:
+            self._kind(message_type)["exchanges"] += 1
+            self._kind(message_type)["seconds"] += seconds
+        for reply in replies:
+            kind = self._kind(reply.metadata.message_type)
+            kind["replies"] += 1
+            kind["bytes_received"] += message_bytes(reply)
+        return replies
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per message type: totals, and mean bytes per message each way."""
+        out = {}
+        for name, kind in self._counts.items():
+            out[name] = dict(kind)
+            out[name]["bytes_per_message_sent"] = kind["bytes_sent"] / max(kind["messages"], 1)
+            out[name]["bytes_per_reply"] = kind["bytes_received"] / max(kind["replies"], 1)
+        return out
 
 
 class MissingHospitalError(RuntimeError):

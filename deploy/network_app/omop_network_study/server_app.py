@@ -6,7 +6,9 @@ Steps: characterisation and incidence (one message each), then the logistic regr
 exact federated Newton steps, one ``statistics`` message per round carrying the current
 coefficients. A step with a missing, failed or refused reply stops the study with an error that
 names the hospital (or the node, before its name is known); there is no partial result. The
-result, or the error, is written as JSON at the run config's ``result-path``.
+result, or the error, is written as JSON at the run config's ``result-path``; the result also
+carries the bytes of the messages each way, per step (``traffic``), measured as Flower
+serialises them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pandas as pd
 from flwr.app import Array, ArrayRecord, Context, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
+from healthdatalab.federation.flower_app import TrafficMeter
 from healthdatalab.federation.glm import LocalStatistics, newton_rounds
 from healthdatalab.federation.network_study import COVARIATES, _combine
 from omop_network_study import CHARACTERISATION, INCIDENCE, STATISTICS
@@ -35,7 +38,7 @@ class Network:
     """The hospitals' nodes as the coordinator sees them: ask a question, get every answer."""
 
     def __init__(self, grid: Grid, expected: int, wait: float) -> None:
-        self.grid, self.wait = grid, wait
+        self.grid, self.wait = TrafficMeter(grid), wait
         deadline = time.monotonic() + wait
         nodes = sorted(grid.get_node_ids())
         while len(nodes) < expected:
@@ -120,6 +123,7 @@ def run_study(network: Network) -> dict:
                      for name, inc in zip(sites, incidences, strict=True)},
         "coefficients": dict(zip(COVARIATES, fit.coefficients.tolist(), strict=True)),
         "rounds": fit.rounds,
+        "traffic": network.grid.summary(),
     }
 
 
