@@ -81,6 +81,24 @@ def test_a_steep_statistics_request_is_refused_by_the_node(databases):
     assert "linear predictor" in reply.content["refusal"]["reason"]
 
 
+def test_a_database_error_does_not_carry_a_data_value_to_the_coordinator(databases, tmp_path):
+    """Flower forwards the text of any exception a ClientApp raises; DuckDB's conversion error
+    quotes the offending value. Here a text value sits in a column the study reads as a
+    number."""
+    path = tmp_path / "hospital_c.duckdb"
+    shutil.copy(databases["Hospital C"], path)
+    secret = "Jan Jansen, HIV positive"
+    with duckdb.connect(str(path)) as con:
+        con.execute("ALTER TABLE person ALTER gender_concept_id TYPE VARCHAR")
+        con.execute(f"UPDATE person SET gender_concept_id = '{secret}' "
+                    "WHERE person_id = (SELECT MIN(person_id) FROM person)")
+    content = RecordDict({"arrays": ArrayRecord(array_dict={"w": Array(np.zeros(5))})})
+    reply = client_app.app(_message("query.statistics", content), _context(path, "Hospital C"))
+    reason = reply.content["refusal"]["reason"]
+    assert "failed at the site (ConversionException)" in reason
+    assert "Jansen" not in reason and "HIV" not in reason
+
+
 def test_a_small_site_refuses_and_names_no_count(tmp_path):
     small = omop.write_hospital_dbs(generate_cohort(300, seed=11), tmp_path)["Hospital A"]
     reply = client_app.app(_message("query.characterisation"), _context(small))

@@ -204,6 +204,22 @@ def test_incidence_after_a_one_person_change_is_refused(databases, tmp_path):
         site.incidence()
 
 
+def test_incidence_and_characterisation_count_the_same_persons(databases, tmp_path):
+    """Three patients get a second type 2 diabetes diagnosis on a later date. If the
+    incidence counted diagnoses rather than persons, its total minus the characterisation's
+    would be a count of three."""
+    path = _copy(databases["Hospital A"], tmp_path)
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"""
+            INSERT INTO condition_occurrence
+            SELECT * REPLACE (condition_occurrence_id + 1000000000 AS condition_occurrence_id,
+                              condition_start_date + INTERVAL 30 DAY AS condition_start_date)
+            FROM condition_occurrence WHERE condition_concept_id = {ns.T2DM}
+            ORDER BY person_id LIMIT 3""")
+    site = ns.Site("Hospital A", path)
+    assert site.incidence()["persons"] == site.characterisation().sum()
+
+
 def test_the_log_outlives_the_site_object(databases, tmp_path):
     path = _copy(databases["Hospital C"], tmp_path)
     log = tmp_path / "log.json"

@@ -4,12 +4,13 @@ aggregates leave a site.
 The study (:data:`STUDY`): the cohort is everyone with type 2 diabetes (OMOP concept 201826);
 the characterisation counts the cohort by sex and age band (under 60, 60 and over); the
 incidence is the rate of inpatient admissions (visit concept 9201) per 1,000 person-years in
-the year after the index visit; the regression is a logistic model of admission on age, sex,
-BMI and systolic blood pressure for the whole population, fitted by exact federated Newton steps
-(:mod:`.glm`). Each site answers with a :class:`Site`, which runs the SQL on its own DuckDB file,
-applies the disclosure check (a minimum cell count, zeros included, as in
-:mod:`.output_checks`) and keeps a query log that refuses an answer whose population differs
-from an earlier one by fewer than the minimum count (a differencing attack). The coordinator
+the year after the index date (the first diagnosis, one row per person); the regression is a
+logistic model of admission on age, sex, BMI and systolic blood pressure for the whole
+population, fitted by exact federated Newton steps (:mod:`.glm`). Each site answers with a
+:class:`Site`, which runs the SQL on its own DuckDB file, applies the disclosure check (a
+minimum cell count, zeros included, as in :mod:`.output_checks`) and keeps a query log that
+refuses an answer whose population differs from an earlier one by fewer than the minimum count
+(a differencing attack). The coordinator
 (:func:`run_network`) adds the counts and solves the regression; :func:`run_pooled` computes the
 same study on all records in one place, for the comparison.
 
@@ -49,7 +50,7 @@ from healthdatalab.federation.glm import LocalStatistics, local_statistics, newt
 from healthdatalab.federation.output_checks import MIN_CELL_COUNT, OutputBlockedError, release
 from healthdatalab.federation.regression import _sigmoid
 
-__all__ = ["STUDY", "NetworkResult", "Site", "run_network", "run_pooled"]
+__all__ = ["STUDY", "NetworkResult", "Site", "StudyRequestError", "run_network", "run_pooled"]
 
 T2DM, INPATIENT = 201826, 9201
 COVARIATES = ("intercept", "age_per_10y", "male", "bmi", "systolic_bp_per_10")
@@ -83,9 +84,10 @@ STUDY: dict[str, str] = {
                               WHERE condition_concept_id = {T2DM})
         GROUP BY ALL""",
     "incidence": f"""
-        WITH cohort AS (
-            SELECT DISTINCT person_id, condition_start_date AS index_date
-            FROM condition_occurrence WHERE condition_concept_id = {T2DM}),
+        WITH cohort AS (  -- one row per person: the first diagnosis is the index date
+            SELECT person_id, MIN(condition_start_date) AS index_date
+            FROM condition_occurrence WHERE condition_concept_id = {T2DM}
+            GROUP BY person_id),
         events AS (
             SELECT c.person_id, MIN(v.visit_start_date) AS first_admission
             FROM cohort c JOIN visit_occurrence v ON v.person_id = c.person_id
@@ -118,6 +120,10 @@ STUDY: dict[str, str] = {
 }
 
 
+class StudyRequestError(ValueError):
+    """A request the study does not define (wrong shape, non-finite coefficients)."""
+
+
 def _effective_number(v: np.ndarray) -> float:
     """(Σv)² / Σv²: how many persons carry the weights v (0 when all weights are zero)."""
     total = float(np.sum(v))
@@ -146,11 +152,11 @@ class Site:
     name: str
     database: Path
     min_count: int = MIN_CELL_COUNT
-    log: list[tuple[str, frozenset[int]]] = field(default_factory=list)
+    log: list[tuple[str, frozenset[int]]] = field(default_factory=list, repr=False)
     log_path: Path | None = None
     max_statistics_requests: int = MAX_STATISTICS_REQUESTS
     max_linear_predictor: float = MAX_LINEAR_PREDICTOR
-    statistics_log: list[tuple[float, ...]] = field(default_factory=list)
+    statistics_log: list[tuple[float, ...]] = field(default_factory=list, repr=False)
     statistics_requests: int = 0
     _design: pd.DataFrame | None = field(default=None, repr=False)
 
@@ -251,7 +257,7 @@ class Site:
     def statistics(self, w: np.ndarray) -> LocalStatistics:
         w = np.asarray(w, dtype=float)
         if w.shape != (len(COVARIATES),) or not np.all(np.isfinite(w)):
-            raise ValueError(f"coefficients must be {len(COVARIATES)} finite numbers")
+            raise StudyRequestError(f"coefficients must be {len(COVARIATES)} finite numbers")
         # Rules on the request alone: every request counts, refused or not.
         self.statistics_requests += 1
         self._save()

@@ -15,16 +15,18 @@ new run; a log kept there would start again empty whenever the coordinator asks.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from healthdatalab.federation.network_study import Site
+from healthdatalab.federation.network_study import Site, StudyRequestError
 from healthdatalab.federation.output_checks import OutputBlockedError
 
 app = ClientApp()
+log = logging.getLogger(__name__)
 
 
 def open_site(context: Context) -> Site:
@@ -50,13 +52,28 @@ def refuse(msg: Message, site: Site, err: Exception) -> Message:
     return reply(msg, site, refusal=ConfigRecord({"reason": str(err)}))
 
 
+def answer(msg: Message, site: Site, step: str, compute):
+    """``compute()``, or a refusal. Flower sends the text of any exception a ClientApp raises
+    to the coordinator, and a database error can quote a value from the data; so only the
+    site's own checked messages leave, and any other failure is reported by its type alone,
+    with the details written to the SuperNode's log at the site."""
+    try:
+        return compute(), None
+    except (OutputBlockedError, FileNotFoundError, StudyRequestError) as err:
+        return None, refuse(msg, site, err)
+    except Exception as err:  # noqa: BLE001 (every other failure is withheld the same way)
+        log.exception("site %s: '%s' failed", site.name, step)
+        return None, refuse(msg, site, RuntimeError(
+            f"site {site.name}: '{step}' failed at the site ({type(err).__name__}); "
+            "the details stay in the site's log"))
+
+
 @app.query("characterisation")
 def characterisation(msg: Message, context: Context) -> Message:
     site = open_site(context)
-    try:
-        table = site.characterisation()
-    except (OutputBlockedError, FileNotFoundError) as err:
-        return refuse(msg, site, err)
+    table, refusal = answer(msg, site, "characterisation", site.characterisation)
+    if refusal is not None:
+        return refusal
     cells = ConfigRecord({
         "sex": [str(s) for s, _ in table.index],
         "age_band": [str(a) for _, a in table.index],
@@ -68,10 +85,9 @@ def characterisation(msg: Message, context: Context) -> Message:
 @app.query("incidence")
 def incidence(msg: Message, context: Context) -> Message:
     site = open_site(context)
-    try:
-        result = site.incidence()
-    except (OutputBlockedError, FileNotFoundError) as err:
-        return refuse(msg, site, err)
+    result, refusal = answer(msg, site, "incidence", site.incidence)
+    if refusal is not None:
+        return refusal
     metrics = MetricRecord({
         "persons": int(result["persons"]),
         "events": int(result["events"]),
@@ -83,11 +99,14 @@ def incidence(msg: Message, context: Context) -> Message:
 @app.query("statistics")
 def statistics(msg: Message, context: Context) -> Message:
     site = open_site(context)
-    w = msg.content["arrays"]["w"].numpy()
-    try:
-        stats = site.statistics(np.asarray(w, dtype=float))
-    except (OutputBlockedError, FileNotFoundError) as err:
-        return refuse(msg, site, err)
+
+    def compute():
+        w = msg.content["arrays"]["w"].numpy()
+        return site.statistics(np.asarray(w, dtype=float))
+
+    stats, refusal = answer(msg, site, "statistics", compute)
+    if refusal is not None:
+        return refusal
     arrays = ArrayRecord(array_dict={
         "gradient": Array(np.asarray(stats.gradient, dtype=float)),
         "hessian": Array(np.asarray(stats.hessian, dtype=float)),
