@@ -7,7 +7,8 @@ SuperLink and three SuperNodes as separate processes on 127.0.0.1:
   hospitals' logistic regression, 5 rounds of 20 local epochs;
 * exact federated Newton GLM: ``deploy/run_network_study.py``, the OMOP network study whose
   regression runs one Newton step per round (each hospital returns its gradient and
-  information matrix); its characterisation and incidence steps are printed apart.
+  information matrix), plus one last round at the solution for the standard errors; its
+  characterisation and incidence steps are printed apart.
 
 Both ServerApps measure their own messages (``healthdatalab.federation.TrafficMeter``): the
 bytes of every message and reply as Flower 1.41 serialises them for the SuperLink (the
@@ -19,9 +20,10 @@ per round, the payload alone (floats times 8 bytes) for comparison, and the larg
 coefficient difference from the reference (FedAvg: the same FedAvg by hand; Newton: the pooled
 fit on all hospitals' records).
 
-Sizes: 10^4 and 10^5 patients by default; pass ``--million`` to add 10^6 (the runners then
-write a million synthetic patients to files and map them to OMOP, which takes minutes).
-Run with ``.venv/bin/python benchmarks/bench_deployment.py`` (several minutes).
+Sizes: 10^4, 10^5 and 10^6 patients (``--skip-million`` leaves out 10^6, where the runners
+first write a million synthetic patients to files and map them to OMOP). Run with
+``.venv/bin/python benchmarks/bench_deployment.py`` (about fifteen minutes on two busy cores;
+not while another Flower deployment runs).
 """
 
 from __future__ import annotations
@@ -92,14 +94,16 @@ def newton(n: int, timeout: float) -> None:
         databases = sorted((workdir / "hospitals").glob("*.duckdb"))
         pooled = ns.run_pooled(databases).coefficients
         coefficients = np.array([deployed["coefficients"][c] for c in ns.COVARIATES])
-        kind = deployed["traffic"]["statistics"]
-        assert kind["exchanges"] == deployed["rounds"] and len(databases) == 3
+        traffic = {name.rsplit(".", 1)[-1]: kind for name, kind in deployed["traffic"].items()}
+        kind = traffic["statistics"]
+        # Newton steps, then one more exchange at the solution for the standard errors.
+        assert kind["exchanges"] == deployed["rounds"] + 1 and len(databases) == 3
         k = len(coefficients)
         # Out: the coefficients; back: gradient, information matrix, log-likelihood and n.
-        row("Newton GLM", n, wall, summary, kind, deployed["rounds"], k, k + k * k + 2,
+        row("Newton GLM", n, wall, summary, kind, kind["exchanges"], k, k + k * k + 2,
             float(np.max(np.abs(coefficients - pooled.to_numpy()))))
         for step in ("characterisation", "incidence"):
-            once = deployed["traffic"][step]
+            once = traffic[step]
             print(f"{'  + ' + step:<24} once: {once['bytes_per_message_sent']:,.0f} B out, "
                   f"{once['bytes_per_reply']:,.0f} B back per hospital, "
                   f"{once['seconds']:.2f} s")
@@ -110,23 +114,21 @@ def newton(n: int, timeout: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--million", action="store_true", help="also run 10^6 patients")
+    parser.add_argument("--skip-million", action="store_true", help="leave out 10^6 patients")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run")
     args = parser.parse_args()
-    sizes = (10_000, 100_000, 1_000_000) if args.million else (10_000, 100_000)
+    sizes = (10_000, 100_000) if args.skip_million else (10_000, 100_000, 1_000_000)
     print("One deployment at a time: SuperLink + 3 SuperNodes on 127.0.0.1. Bytes per hospital "
           "per round as Flower serialises the messages (no gRPC/TLS framing); 'floats' is the "
-          "payload alone.")
+          "payload alone (floats x 8 B, out and back).")
     print(f"{'model':<14} {'patients':>9} {'wall s':>7} {'result s':>9} {'rounds':>6} "
           f"{'s/round':>8} {'B out':>9} {'B back':>9} {'floats':>7} {'floats':>7} "
           f"{'max diff':>9}")
     for n in sizes:
         fedavg(n, args.timeout)
         newton(n, args.timeout)
-    if not args.million:
-        print("10^6 patients skipped: each runner writes and maps a million synthetic "
-              "patients before the first round (minutes on two shared cores); run with "
-              "--million to include them.")
+    if args.skip_million:
+        print("10^6 patients skipped (--skip-million).")
 
 
 if __name__ == "__main__":
