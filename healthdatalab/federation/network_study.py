@@ -26,9 +26,12 @@ data; (3) refuses when the Hessian weights p(1 - p) rest on fewer than ``min_cou
 those of an earlier one on fewer than ``min_count`` effective persons (differencing of weighted
 populations); and (4) refuses when a binary covariate crossed with the binary outcome has a cell
 below ``min_count``, because every round's gradient and information matrix together give X'y,
-which contains those counts. These checks block the attacks tried in the tests; they do not
-prove that no sequence of permitted requests reveals a person. Against a coordinator who sends
-arbitrary coefficients the site is safe only as far as these limits reach.
+which contains those counts. These checks block the single-request and pairwise attacks tried
+in the tests, not every sequence: a coordinator who stays inside every limit and places
+thresholds in the far tail of one covariate can still recover the person with the most extreme
+value, and then their other covariates, by non-negative least squares on the exact sums (the
+notebook shows it). Against a coordinator who sends arbitrary coefficients the site is not safe;
+the coordinator has to be trusted, verified or kept from per-site sums.
 
 With ``log_path`` the query log (populations, statistics requests) is kept in a file at the
 site, so it outlives the process, the run and the coordinator's session; without it the log
