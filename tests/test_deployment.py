@@ -86,6 +86,14 @@ def test_deployment_matches_the_simulation_and_the_hand_written_fedavg(summary):
     assert len(summary["weights"]) == len(summary["features"]) == 7
 
 
+
+def test_the_server_app_measures_every_rounds_messages(summary):
+    train = summary["traffic"]["train"]
+    assert train["exchanges"] == 4 and train["messages"] == train["replies"] == 12
+    # Seven float64 coefficients each way, inside Flower's message structure.
+    assert 7 * 8 < train["bytes_per_message_sent"] < 4096
+    assert 7 * 8 < train["bytes_per_reply"] < 4096
+
 def test_tls_and_supernode_authentication_are_on_and_an_unregistered_node_is_refused(summary):
     assert summary["secure"] is True
     assert summary["unregistered_node_refused"] is True

@@ -54,6 +54,17 @@ def test_the_deployed_study_equals_the_in_process_run(summary):
     assert len(deployed["coefficients"]) == 5
 
 
+
+def test_the_server_app_measures_each_steps_messages(summary):
+    traffic, rounds = summary["deployed"]["traffic"], summary["deployed"]["rounds"]
+    statistics = traffic["query.statistics"]
+    # One exchange per Newton step and one at the solution for the standard errors.
+    assert statistics["exchanges"] == rounds + 1
+    assert statistics["messages"] == statistics["replies"] == 3 * (rounds + 1)
+    # Back: a 5-vector gradient and a 5 x 5 information matrix, as float64.
+    assert statistics["bytes_per_reply"] > 30 * 8
+    assert traffic["query.characterisation"]["exchanges"] == 1
+
 def test_every_process_it_started_is_gone(summary):
     # SuperLink, three SuperNodes, flwr run, and the ServerApp/ClientApp processes below them.
     assert len(summary["pids"]) >= 5
