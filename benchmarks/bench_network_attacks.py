@@ -89,9 +89,10 @@ def tail(path: Path, requests: int, bound: float) -> dict:
     top = found.max()
     return {
         "top BMI found": True,
-        "age error (years)": round(10 * abs(solve(1)[top] / counts[top] - truth["age_per_10y"]), 2),
-        "SBP error (mmHg)": round(10 * abs(solve(4)[top] / counts[top]
-                                           - truth["systolic_bp_per_10"]), 2),
+        "age error (years)": round(float(10 * abs(solve(1)[top] / counts[top]
+                                                  - truth["age_per_10y"])), 2),
+        "SBP error (mmHg)": round(float(10 * abs(solve(4)[top] / counts[top]
+                                                  - truth["systolic_bp_per_10"])), 2),
     }
 
 
