@@ -446,6 +446,7 @@ def link_splink(
     seed: int = 0,
     u_pairs: float = 2e6,
     fuzzy: bool = True,
+    em_pairs: float | None = None,
     count_comparisons: bool = True,
 ) -> LinkageResult:
     """Link the holders' clear identifiers with Splink (Fellegi-Sunter) on DuckDB.
@@ -459,14 +460,16 @@ def link_splink(
     holder (Splink's ``cluster_using_single_best_links``). Returns the linked pairs with the
     match probability as ``score``. ``fuzzy=False`` is for tables of field-wise keyed
     pseudonyms (:func:`pseudonymise_fields`): the same model with exact comparisons only.
+    ``em_pairs`` caps the pairs each EM run samples (Splink's ``max_pairs``; for large tables).
     """
     from splink import DuckDBAPI, Linker, block_on
 
     threshold = _check_fraction("threshold", threshold)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError("seed must be a non-negative integer")
-    if isinstance(u_pairs, bool) or not isinstance(u_pairs, numbers.Real) or u_pairs < 1e3:
-        raise ValueError("u_pairs must be a number of at least 1,000")
+    for name, value in (("u_pairs", u_pairs), ("em_pairs", 1e3 if em_pairs is None else em_pairs)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 1e3:
+            raise ValueError(f"{name} must be a number of at least 1,000")
     tables = _check_holders(holders, IDENTIFIERS)
     if not fuzzy:
         _check_holders(holders, ["birth_year", "birth_day"])
@@ -491,7 +494,7 @@ def link_splink(
         linker.training.estimate_u_using_random_sampling(max_pairs=float(u_pairs), seed=seed)
         for rule in (block_on("date_of_birth"), block_on("surname")):
             linker.training.estimate_parameters_using_expectation_maximisation(
-                rule, estimate_without_term_frequencies=True
+                rule, estimate_without_term_frequencies=True, max_pairs=em_pairs
             )
         trained = time.perf_counter()
         predictions = linker.inference.predict(
