@@ -51,7 +51,12 @@ browser:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
-test: $(STAMP) $(MATHJAX) browser
+# The site tests check every page with this axe-core (pinned and checked like MathJax).
+AXE := tests/vendor/axe-core/axe.min.js
+$(AXE): scripts/fetch_axe.py | $(STAMP)
+	$(BIN)/python scripts/fetch_axe.py
+
+test: $(STAMP) $(MATHJAX) $(AXE) browser
 	$(BIN)/python -m pytest
 
 # The light check for prose-only changes: front matter, citations, glossary links, links inside

@@ -12,6 +12,8 @@ page by page, as each page is rendered:
 * sphinx-thebe (live code cells, not used by this book) is not loaded.
 * Scripts that the first paint does not need are deferred, and the site's nine stylesheets
   reach the browser as one file.
+* A notebook's cells below the screen are laid out only when the reader scrolls near them
+  (``content-visibility`` in ``_static/playbook.css``).
 """
 
 from __future__ import annotations
@@ -276,6 +278,7 @@ PAGE_FILTERS = [_slim_filter]
 
 def setup(app: Sphinx) -> None:
     app.add_css_file("playbook-icons.css", priority=900)
+    app.add_css_file("playbook.css", priority=900)
     app.connect("builder-inited", _wrap_renderer)
     # After the theme's own build-finished handlers: pydata-sphinx-theme rewrites pygments.css
     # there, and the bundle must hold that version.

@@ -88,10 +88,14 @@ def setup(app: Sphinx) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules below
     import playbook_assets
     import playbook_execute
+    import playbook_math
     import playbook_pdf
     import playbook_share
 
     playbook_assets.setup(app)
+    if playbook_math._filter not in playbook_assets.PAGE_FILTERS:
+        # Before the assets filter, which then finds no TeX and drops MathJax.
+        playbook_assets.PAGE_FILTERS.insert(0, playbook_math._filter)
     if _accessible_filter not in playbook_assets.PAGE_FILTERS:
         playbook_assets.PAGE_FILTERS.append(_accessible_filter)
     playbook_share.setup(app)

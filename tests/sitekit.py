@@ -13,9 +13,13 @@ import gzip
 import http.server
 import shutil
 import statistics
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import fetch_axe  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
@@ -138,6 +142,29 @@ def transferred_bytes(browser, url: str) -> tuple[int, dict[str, int]]:
     finally:
         context.close()
     return sum(per_resource.values()), per_resource
+
+
+@functools.cache
+def _axe():
+    from axe_playwright_python.sync_playwright import Axe
+
+    return Axe.from_file(fetch_axe.fetch())
+
+
+# The site defers the layout of off-screen notebook cells (content-visibility in
+# _static/playbook.css); axe cannot judge the contrast of text that is not laid out, so every
+# part of the page is rendered before it looks, as it is when the reader scrolls there.
+_RENDER_ALL = "* { content-visibility: visible !important; }"
+
+
+def run_axe(page, context=None, options=None) -> dict:
+    """axe-core's results for ``page`` (the ``response`` dict), with the version
+    scripts/fetch_axe.py pins (fetched when missing), not the older one axe-playwright-python
+    bundles."""
+    from axe_playwright_python.sync_playwright import DEFAULT_OPTIONS
+
+    page.add_style_tag(content=_RENDER_ALL)
+    return _axe().run(page, context=context, options=options or DEFAULT_OPTIONS).response
 
 
 def median_kib(sizes: dict[str, int]) -> float:

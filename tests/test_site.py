@@ -19,6 +19,7 @@ from sitekit import (
     MEDIAN_BUDGET_KIB,
     PAGE_BUDGET_KIB,
     median_kib,
+    run_axe,
     serve,
     transferred_bytes,
 )
@@ -102,21 +103,19 @@ def test_page_loads_without_errors_or_outside_requests(page, site, name):
 
 
 def axe_violations(page) -> list[str]:
-    from axe_playwright_python.sync_playwright import Axe
-
     # label-content-name-mismatch is still "experimental" in axe, so off unless named.
     options = {
         "runOnly": {"type": "tag", "values": AXE_TAGS},
         "rules": {"label-content-name-mismatch": {"enabled": True}},
     }
-    results = Axe().run(page, options=options)
+    results = run_axe(page, options=options)
     return [
         f"{v['id']} ({v['impact']}): {v['help']} x{len(v['nodes'])}: "
         + "; ".join(
             " ".join(n["target"]) if isinstance(n["target"], list) else str(n["target"])
             for n in v["nodes"][:3]
         )
-        for v in results.response["violations"]
+        for v in results["violations"]
     ]
 
 
@@ -144,16 +143,30 @@ def test_pages_stay_within_the_size_budget(browser, site):
 
 
 def test_heavy_assets_load_only_where_needed(browser, site):
-    """The levers behind the budget: no Font Awesome script or full webfonts anywhere, MathJax
-    only on a page with math, the search index only on the search page."""
+    """The levers behind the budget: no Font Awesome script or full webfonts anywhere, no
+    MathJax (formulas are MathML, written at build time), the search index only on the search
+    page."""
     _, plain = transferred_bytes(browser, f"{site}/privacy_tech/k_anonymity.html")
     _, maths = transferred_bytes(browser, f"{site}/privacy_tech/differential_privacy.html")
     _, search = transferred_bytes(browser, f"{site}/search.html?q=consent")
-    loaded = " ".join(plain)
-    for heavy in ("fontawesome.js", "webfonts/fa-", "mathjax", "searchindex.js", "thebe"):
-        assert heavy not in loaded, f"{heavy} loaded on a page that does not need it"
-    assert any("mathjax" in url for url in maths), "MathJax missing on a page with math"
+    for loaded in (" ".join(plain), " ".join(maths)):
+        for heavy in ("fontawesome.js", "webfonts/fa-", "mathjax", "searchindex.js", "thebe"):
+            assert heavy not in loaded, f"{heavy} loaded on a page that does not need it"
     assert any("searchindex.js" in url for url in search), "the search page lost its index"
+
+
+@pytest.mark.parametrize(
+    "name", ["privacy_tech/differential_privacy", "notebooks/federated_analytics"]
+)
+def test_formulas_are_drawn_as_mathml(page, site, name):
+    """Every formula reaches the reader as MathML that the browser lays out (no TeX left)."""
+    page.goto(f"{site}/{name}.html", wait_until="networkidle")
+    formulas = page.locator("article math")
+    assert formulas.count() >= 3, f"{formulas.count()} MathML formulas on {name}"
+    heights = formulas.evaluate_all("fs => fs.map(f => f.getBoundingClientRect().height)")
+    assert min(heights) > 8, heights
+    text = page.locator("article").inner_text()
+    assert "\\(" not in text and "\\varepsilon" not in text, "TeX left in the page"
 
 
 def test_search_finds_a_term(page, site):
