@@ -10,10 +10,12 @@ stored in the cache. myst-nb then finds them there. A notebook that
 fails is not stored: myst-nb runs it again in the ordinary way and reports the failing cell, so
 a failing assertion still fails the build exactly as before.
 
-It is opt-in (``PLAYBOOK_JOBS=2 make book``; unset means one at a time, as myst-nb does): on
-this shared machine, under heavy load, the Flower/Ray notebook failed to start its Ray node
-while another notebook ran beside it, and whether that was the load or the parallelism is not
-settled yet.
+Two kernels by default on a machine with two cores or more (``PLAYBOOK_JOBS=1 make book``
+runs one at a time, as myst-nb alone does; ``PLAYBOOK_JOBS=N`` sets the pool). On this shared
+machine, under heavy load, the Flower/Ray notebook once failed to start its Ray node while
+another notebook ran beside it; Ray's raylet now gets 120 s for that
+(``healthdatalab/federation/flower_app.py``), and a notebook that still fails in the pool only
+costs time: myst-nb runs it again alone, as above.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ logger = logging.getLogger(__name__)
 
 def _jobs() -> int:
     value = os.environ.get("PLAYBOOK_JOBS", "")
-    return int(value) if value.isdigit() and int(value) > 0 else 1
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return min(2, os.cpu_count() or 1)
 
 
 def _to_execute(app: Sphinx, docnames: list[str], cache) -> list[tuple[Path, object]]:

@@ -80,6 +80,8 @@ def _timed_build(source: Path) -> float:
 def build_times(keep: Path | None) -> Path:
     work = Path(tempfile.mkdtemp(prefix="bench_site_")) if keep is None else keep
     _copy_sources(work)
+    jobs = os.environ.get("PLAYBOOK_JOBS") or f"default, {min(2, os.cpu_count() or 1)}"
+    print(f"notebook kernels at once (PLAYBOOK_JOBS): {jobs}; load average {os.getloadavg()}")
     cold = _timed_build(work)
     print(f"cold build, every notebook executed : {cold:7.1f} s", flush=True)
     unchanged = _timed_build(work)
