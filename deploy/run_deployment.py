@@ -251,7 +251,7 @@ def tail(path: Path, lines: int = 15) -> str:
 
 
 def warn(message: str) -> None:
-    print(f"run_deployment: {message}", file=sys.stderr, flush=True)
+    print(f"{Path(sys.argv[0]).stem}: {message}", file=sys.stderr, flush=True)
 
 
 class Watch:
@@ -294,6 +294,117 @@ def flwr(keeper_env: dict[str, str], *arguments: str, timeout: float) -> dict:
     return answer
 
 
+def start_network(
+    keeper: ProcessKeeper,
+    watch: Watch,
+    env: dict[str, str],
+    workdir: Path,
+    nodes: dict[str, str],
+    *,
+    insecure: bool,
+    port: int,
+    timeout: float,
+    summary: dict,
+    probe: bool = False,
+) -> int:
+    """Start a SuperLink and one SuperNode per entry of ``nodes`` (name -> its node config).
+
+    Secure unless ``insecure``: a certificate authority and SuperLink certificate for this run,
+    SuperNode authentication on, each node's public key registered before it starts. The
+    SuperLink port must be free beforehand and is then checked to be held by the SuperLink
+    itself. Writes the Flower configuration in ``$FLWR_HOME`` that names this SuperLink (and
+    trusts the run's CA); returns once every SuperNode is online. Returns the SuperLink port.
+    """
+    link_port = port or free_ports(1)[0]
+    check_port_free(link_port, "SuperLink")
+    node_ports = free_ports(len(nodes))
+    link_command = [
+        str(BIN_DIR / "flower-superlink"),
+        "--host", "127.0.0.1",
+        "--port", str(link_port),
+        "--disable-runtime-dependency-installation",
+    ]  # fmt: skip
+    if insecure:
+        link_command.append("--insecure")
+        trust = ["--insecure"]
+        connection = "insecure = true\n"
+    else:
+        tls = make_server_credentials(workdir / "tls")
+        link_command += [
+            "--ssl-certfile", str(tls.certificate),
+            "--ssl-keyfile", str(tls.private_key),
+            "--ssl-ca-certfile", str(tls.ca_certificate),
+            "--enable-supernode-auth",
+        ]  # fmt: skip
+        trust = ["--root-certificates", str(tls.ca_certificate)]
+        connection = f'root-certificates = "{tls.ca_certificate}"\n'
+    (Path(env["FLWR_HOME"]) / "config.toml").write_text(
+        f'[superlink]\ndefault = "{CONNECTION}"\n\n'
+        f'[superlink.{CONNECTION}]\naddress = "127.0.0.1:{link_port}"\n{connection}'
+    )
+
+    superlink = keeper.start("superlink", link_command)
+    wait_for_port(link_port, superlink, "SuperLink", timeout=timeout / 3)
+    watch.add("SuperLink", superlink)
+    if probe and not insecure:
+        summary["unregistered_node_refused"] = probe_unregistered(
+            keeper, workdir, link_port, trust, timeout=timeout / 3
+        )
+    for (name, node_config), node_port in zip(nodes.items(), node_ports, strict=True):
+        slug = data_file(Path(), name).stem
+        command = [
+            str(BIN_DIR / "flower-supernode"),
+            *trust,
+            "--superlink", f"127.0.0.1:{link_port}",
+            "--port", str(node_port),
+            "--node-config", node_config,
+        ]  # fmt: skip
+        if not insecure:
+            key = make_node_key(workdir / "keys", slug)
+            flwr(env, "supernode", "register", str(key.public_key), CONNECTION,
+                 timeout=timeout / 4)  # fmt: skip
+            command += ["--auth-supernode-private-key", str(key.private_key)]
+        node = keeper.start(f"supernode_{slug}", command)
+        watch.add(f"SuperNode of {name}", node)
+        warn(f"started the SuperNode of {name} (pid {node.pid})")
+    wait_online(env, watch, len(nodes), timeout=timeout / 3)
+    keeper.snapshot()
+    warn(f"SuperLink on 127.0.0.1:{link_port} with {len(nodes)} SuperNodes online")
+    return link_port
+
+
+def await_result(
+    keeper: ProcessKeeper,
+    watch: Watch,
+    submit: subprocess.Popen,
+    result_path: Path,
+    workdir: Path,
+    timeout: float,
+) -> dict:
+    """Wait for the ServerApp's JSON result, watching every process; the result, or an error.
+
+    A SuperLink or SuperNode that exits is named within about a second; the processes Flower
+    starts (SuperExec, ServerApp, ClientApps) are recorded so that they can be stopped.
+    """
+    deadline = time.monotonic() + timeout
+    while not result_path.exists():
+        keeper.snapshot()
+        watch.check()
+        if time.monotonic() > deadline:
+            raise DeploymentError(
+                f"no result from the deployment within {timeout:.0f} s; "
+                "SuperLink log:\n" + tail(workdir / "superlink.log")
+            )
+        if submit.poll() not in (None, 0):
+            raise DeploymentError("flwr run failed:\n" + tail(workdir / "flwr_run.log"))
+        time.sleep(POLL_SECONDS)
+    time.sleep(0.2)  # let the ServerApp finish writing
+    deployed = json.loads(result_path.read_text())
+    if "error" in deployed:
+        raise DeploymentError(f"the ServerApp stopped the run: {deployed['error']}")
+    return deployed
+
+
 def run(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="hdl-flower-"))
     home = workdir / "flwr_home"
@@ -332,62 +443,11 @@ def run(args: argparse.Namespace) -> dict:
                 part[COLUMNS].to_csv(files[name], index=False)
         preflight_data(files)
 
-        # 2. Ports: the SuperLink's must be free now (it is checked again once it listens).
-        link_port = args.port or free_ports(1)[0]
-        check_port_free(link_port, "SuperLink")
-        node_ports = free_ports(len(names))
-        link_command = [
-            str(BIN_DIR / "flower-superlink"),
-            "--host", "127.0.0.1",
-            "--port", str(link_port),
-            "--disable-runtime-dependency-installation",
-        ]  # fmt: skip
-        if args.insecure:
-            link_command.append("--insecure")
-            trust = ["--insecure"]
-            connection = "insecure = true\n"
-        else:
-            tls = make_server_credentials(workdir / "tls")
-            link_command += [
-                "--ssl-certfile", str(tls.certificate),
-                "--ssl-keyfile", str(tls.private_key),
-                "--ssl-ca-certfile", str(tls.ca_certificate),
-                "--enable-supernode-auth",
-            ]  # fmt: skip
-            trust = ["--root-certificates", str(tls.ca_certificate)]
-            connection = f'root-certificates = "{tls.ca_certificate}"\n'
-        (home / "config.toml").write_text(
-            f'[superlink]\ndefault = "{CONNECTION}"\n\n'
-            f'[superlink.{CONNECTION}]\naddress = "127.0.0.1:{link_port}"\n{connection}'
-        )
-
-        # 3. SuperLink; then each hospital's key registered and its SuperNode started.
-        superlink = keeper.start("superlink", link_command)
-        wait_for_port(link_port, superlink, "SuperLink", timeout=args.timeout / 3)
-        watch.add("SuperLink", superlink)
-        if args.probe_unregistered and not args.insecure:
-            summary["unregistered_node_refused"] = probe_unregistered(
-                keeper, workdir, link_port, trust, timeout=args.timeout / 3
-            )
-        for name, port in zip(names, node_ports, strict=True):
-            slug = data_file(Path(), name).stem
-            command = [
-                str(BIN_DIR / "flower-supernode"),
-                *trust,
-                "--superlink", f"127.0.0.1:{link_port}",
-                "--port", str(port),
-                "--node-config", f'data-path="{files[name]}" hospital="{name}"',
-            ]  # fmt: skip
-            if not args.insecure:
-                key = make_node_key(workdir / "keys", slug)
-                flwr(env, "supernode", "register", str(key.public_key), CONNECTION,
-                     timeout=args.timeout / 4)  # fmt: skip
-                command += ["--auth-supernode-private-key", str(key.private_key)]
-            node = keeper.start(f"supernode_{slug}", command)
-            watch.add(f"SuperNode of {name}", node)
-            warn(f"started the SuperNode of {name} (pid {node.pid})")
-        wait_online(env, watch, len(names), timeout=args.timeout / 3)
-        keeper.snapshot()
+        # 2.-3. SuperLink with TLS and node authentication, then one SuperNode per hospital.
+        nodes = {name: f'data-path="{files[name]}" hospital="{name}"' for name in names}
+        link_port = start_network(keeper, watch, env, workdir, nodes, insecure=args.insecure,
+                                  port=args.port, timeout=args.timeout, summary=summary,
+                                  probe=args.probe_unregistered)
 
         # 4. Submit the app to this SuperLink.
         result_path = workdir / "result.json"
@@ -401,23 +461,8 @@ def run(args: argparse.Namespace) -> dict:
             [str(BIN_DIR / "flwr"), "run", str(APP_DIR), CONNECTION, "--run-config", run_config],
         )
         warn(f"run submitted to the SuperLink on 127.0.0.1:{link_port}")
-        # 5. Wait for the result, watching every process and recording those Flower starts.
-        deadline = time.monotonic() + args.timeout
-        while not result_path.exists():
-            keeper.snapshot()
-            watch.check()
-            if time.monotonic() > deadline:
-                raise DeploymentError(
-                    f"no result from the deployment within {args.timeout:.0f} s; "
-                    "SuperLink log:\n" + tail(workdir / "superlink.log")
-                )
-            if submit.poll() not in (None, 0):
-                raise DeploymentError("flwr run failed:\n" + tail(workdir / "flwr_run.log"))
-            time.sleep(POLL_SECONDS)
-        time.sleep(0.2)  # let the ServerApp finish writing
-        deployed = json.loads(result_path.read_text())
-        if "error" in deployed:
-            raise DeploymentError(f"the ServerApp stopped the run: {deployed['error']}")
+        # 5. Wait for the result, watching every process.
+        deployed = await_result(keeper, watch, submit, result_path, workdir, args.timeout)
         summary["deployment_seconds"] = round(time.perf_counter() - started, 1)
         weights = np.array(deployed["weights"])
         history = np.array(deployed["history"])

@@ -40,7 +40,9 @@ def summary() -> dict:
 
 
 def test_the_deployed_study_equals_the_in_process_run(summary):
-    assert "error" not in summary, summary.get("error")
+    assert summary["error"] is None, summary["error"]
+    # Secure by default, as the FedAvg deployment: TLS and SuperNode authentication.
+    assert summary["secure"] is True
     assert summary["returncode"] == 0
     deployed, comparison = summary["deployed"], summary["comparison"]
     assert deployed["sites"] == ["Hospital A", "Hospital B", "Hospital C"]
@@ -65,8 +67,33 @@ def test_the_server_app_measures_each_steps_messages(summary):
     assert statistics["bytes_per_reply"] > 30 * 8
     assert traffic["query.characterisation"]["exchanges"] == 1
 
+
 def test_every_process_it_started_is_gone(summary):
     # SuperLink, three SuperNodes, flwr run, and the ServerApp/ClientApp processes below them.
     assert len(summary["pids"]) >= 5
     assert summary["alive_after_stop"] == []
     assert [pid for pid in summary["pids"] if _running(pid)] == []
+
+
+def test_a_hospital_file_without_a_study_table_stops_the_run_before_anything_starts(tmp_path):
+    import duckdb
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    from run_deployment import DeploymentError
+    from run_network_study import preflight_databases
+
+    good, bad = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    for path in (good, bad):
+        with duckdb.connect(str(path)) as con:
+            for table in ("person", "condition_occurrence", "visit_occurrence", "measurement"):
+                if not (path == bad and table == "measurement"):
+                    con.execute(f"CREATE TABLE {table} (person_id BIGINT)")
+    preflight_databases({"Hospital A": good})
+    lacks = r"Hospital B: .*lacks the OMOP table\(s\) \['measurement'\]"
+    with pytest.raises(DeploymentError, match=lacks):
+        preflight_databases({"Hospital A": good, "Hospital B": bad})
+    with pytest.raises(DeploymentError, match="Hospital C: no database file"):
+        preflight_databases({"Hospital C": tmp_path / "missing.duckdb"})
+    (tmp_path / "c.duckdb").write_text("not a database")
+    with pytest.raises(DeploymentError, match="Hospital C: .* is not a readable DuckDB file"):
+        preflight_databases({"Hospital C": tmp_path / "c.duckdb"})
