@@ -26,6 +26,10 @@ QUIET_ENVIRONMENT: dict[str, str] = {
     # On a busy machine Ray's raylet can take longer than its default wait for its own agents
     # to start, and the simulation then fails before the first round.
     "RAY_raylet_start_wait_time_s": "120",
+    # The raylet also waits for its metrics agent to write its port, 30 s by default: with two
+    # notebooks executing at once on a loaded machine that wait ran out ("Timed out waiting for
+    # file .../metrics_agent_port"), seen in a cold build on 2026-11-30.
+    "RAY_agent_register_timeout_ms": "120000",
 }
 
 for _name, _value in QUIET_ENVIRONMENT.items():
