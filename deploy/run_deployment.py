@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -585,9 +586,17 @@ def main(argv: list[str] | None = None) -> int:
         "--skip-simulation", action="store_true", help="compare with the hand-written FedAvg only"
     )
     parser.add_argument("--keep-dir", action="store_true", help="keep the logs and data files")
-    args = parser.parse_args(argv)
+    return run_and_report(run, parser.parse_args(argv))
 
-    def stop(signum: int, frame: object) -> None:  # a stopped runner still cleans up, reports
+
+def run_and_report(run: Callable[[argparse.Namespace], dict], args: argparse.Namespace) -> int:
+    """Run ``run(args)``, print its JSON summary and return the exit code (0 only when ok).
+
+    SIGTERM ends the run through the runner's own error path, so a stopped runner still stops
+    every process it started and still prints its summary.
+    """
+
+    def stop(signum: int, frame: object) -> None:
         raise DeploymentError(f"the runner received signal {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, stop)

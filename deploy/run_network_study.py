@@ -27,10 +27,8 @@ on failure, and exits with 0 only when ``ok`` is true. Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -46,6 +44,7 @@ from run_deployment import (  # noqa: E402
     ProcessKeeper,
     Watch,
     await_result,
+    run_and_report,
     start_network,
     warn,
 )
@@ -164,15 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--insecure", action="store_true",
                         help="no TLS, no SuperNode authentication (debugging only)")
     parser.add_argument("--keep-dir", action="store_true", help="keep the logs and databases")
-    args = parser.parse_args(argv)
-
-    def stop(signum: int, frame: object) -> None:  # a stopped runner still cleans up, reports
-        raise DeploymentError(f"the runner received signal {signal.Signals(signum).name}")
-
-    signal.signal(signal.SIGTERM, stop)
-    summary = run(args)
-    print(json.dumps(summary, indent=2), flush=True)
-    return 0 if summary["ok"] else 1
+    return run_and_report(run, parser.parse_args(argv))
 
 
 if __name__ == "__main__":
