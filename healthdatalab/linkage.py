@@ -282,12 +282,17 @@ def true_links(partition: VerticalPartition) -> pd.DataFrame:
     if not isinstance(partition, VerticalPartition):
         raise TypeError("partition must be a VerticalPartition")
     truth = partition.truth
+    frames = {h: truth[truth["holder"] == h][["record_id", "person_id"]] for h in HOLDERS}
+    return _pairs_on_key(frames, "person_id")
+
+
+def _pairs_on_key(frames: dict[str, pd.DataFrame], key: str) -> pd.DataFrame:
+    """Every pair of records held by two different holders whose ``key`` column is equal."""
     pairs = []
-    for i, left in enumerate(HOLDERS):
-        for right in HOLDERS[i + 1 :]:
-            a = truth[truth["holder"] == left][["record_id", "person_id"]]
-            b = truth[truth["holder"] == right][["record_id", "person_id"]]
-            both = a.merge(b, on="person_id", suffixes=("_l", "_r"))
+    names = list(frames)
+    for i, left in enumerate(names):
+        for right in names[i + 1 :]:
+            both = frames[left].merge(frames[right], on=key, suffixes=("_l", "_r"))
             pairs.append(
                 pd.DataFrame(
                     {
@@ -620,25 +625,9 @@ def link_pseudonyms(
         ).dropna()
         keyed[name] = frame[~frame["pseudonym"].duplicated(keep=False)]
     encoded = time.perf_counter()
-    pairs = []
-    comparisons = 0
-    names = list(tables)
-    for i, left in enumerate(names):
-        for right in names[i + 1 :]:
-            both = keyed[left].merge(keyed[right], on="pseudonym", suffixes=("_l", "_r"))
-            comparisons += len(both)
-            pairs.append(
-                pd.DataFrame(
-                    {
-                        "holder_l": left,
-                        "record_l": both["record_id_l"],
-                        "holder_r": right,
-                        "record_r": both["record_id_r"],
-                        "score": 1.0,
-                    }
-                )
-            )
-    links = pd.concat(pairs, ignore_index=True)
+    links = _pairs_on_key(keyed, "pseudonym")
+    links["score"] = 1.0
+    comparisons = len(links)  # an exact join compares only records with equal pseudonyms
     links[["holder_l", "holder_r"]] = links[["holder_l", "holder_r"]].astype("string")
     return LinkageResult(links, comparisons, encoded - start, time.perf_counter() - encoded)
 
