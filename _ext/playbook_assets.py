@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging as stdlib_logging
 import posixpath
 import re
 from pathlib import Path
@@ -179,6 +180,8 @@ def icon_stylesheet(codepoints: set[int]) -> str:
     """@font-face rules that replace the theme's Font Awesome faces with embedded subsets."""
     from fontTools import subset
 
+    # fontTools reports each pruned table at INFO level; a build prints only what needs reading.
+    stdlib_logging.getLogger("fontTools").setLevel(stdlib_logging.WARNING)
     webfonts = _theme_static() / "vendor" / "fontawesome" / "webfonts"
     rules = []
     for family, weight, filename in _FACES:

@@ -87,6 +87,7 @@ def _show_law_checked(app, doctree):
 def setup(app: Sphinx) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))  # the sibling modules below
     import playbook_assets
+    import playbook_bibtex
     import playbook_execute
     import playbook_math
     import playbook_pdf
@@ -101,6 +102,7 @@ def setup(app: Sphinx) -> dict:
     playbook_share.setup(app)
     playbook_pdf.setup(app)
     playbook_execute.setup(app)
+    playbook_bibtex.setup(app)
     # sphinx-book-theme 1.3 leaves the colour mode empty on a first visit; see the script.
     app.add_js_file("theme-mode.js", priority=100)
     app.add_js_file("accessibility.js")

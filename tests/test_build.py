@@ -151,3 +151,33 @@ def test_legal_dates_come_from_the_timeline(book):
     )
     link = ehds.select_one('a.lawdate[href="timeline.html#lawdate-ehds-in-force"]')
     assert link is not None and link.get_text() == "25 March 2025"
+
+
+def test_citations_resolve_without_scanning_entry_points(monkeypatch):
+    """pybtex 0.26 scans every installed distribution's entry points each time
+    sphinxcontrib-bibtex resolves a {cite}; _ext/playbook_bibtex.py registers the backends once,
+    so a lookup finds the same class without a scan (issue 8: build time)."""
+    import sys
+
+    import pybtex.plugin
+    from pybtex.backends.plaintext import Backend
+
+    sys.path.insert(0, str(ROOT / "_ext"))
+    import playbook_bibtex
+
+    monkeypatch.setitem(pybtex.plugin._RUNTIME_PLUGINS, playbook_bibtex.GROUP, {})
+    scans = []
+    real_entry_points = pybtex.plugin.entry_points
+
+    def counting_entry_points(**kwargs):
+        scans.append(kwargs)
+        return real_entry_points(**kwargs)
+
+    monkeypatch.setattr(pybtex.plugin, "entry_points", counting_entry_points)
+    assert pybtex.plugin.find_plugin("pybtex.backends", "plaintext") is Backend
+    assert scans, "without registration, a lookup scans the entry points"
+    assert "plaintext" in playbook_bibtex.register_backends()
+    scans.clear()
+    for _ in range(3):
+        assert pybtex.plugin.find_plugin("pybtex.backends", "plaintext") is Backend
+    assert scans == []
