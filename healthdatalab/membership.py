@@ -75,7 +75,7 @@ def most_isolated(table: pd.DataFrame, columns: Sequence[str], k: int = 1) -> pd
     k = _check_count(k, "k", 1)
     if len(table) < k + 1:
         raise ValueError("the table needs more rows than k")
-    encoded, p = _prepare({"table": table}, "table", list(columns))
+    encoded, p, _ = _prepare({"table": table}, "table", list(columns))
     index = NearestNeighbors(n_neighbors=2, metric="manhattan").fit(encoded["table"])
     distances = index.kneighbors(encoded["table"])[0][:, 1] / p  # [:, 0] is the row itself
     return table.index[np.argsort(-distances, kind="stable")[:k]]

@@ -380,7 +380,8 @@ class _MixedEncoder:
 
 def _prepare(
     tables: dict[str, pd.DataFrame], reference: str, columns: Sequence[str] | None
-) -> tuple[dict[str, np.ndarray], int]:
+) -> tuple[dict[str, np.ndarray], int, int]:
+    """Encoded tables, the number of columns, and how many leading encoded columns are numeric."""
     for name, table in tables.items():
         _check_table(table, name)
     columns = _check_columns(tables[reference], columns, reference)
@@ -392,13 +393,42 @@ def _prepare(
         c: sorted({v for t in tables.values() for v in t[c].astype(object).unique()}, key=str)
         for c in encoder.categorical
     }
-    return {name: encoder(t, categories) for name, t in tables.items()}, len(columns)
+    encoded = {name: encoder(t, categories) for name, t in tables.items()}
+    return encoded, len(columns), len(encoder.numeric)
 
 
-def _nearest(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """L1 distance from every query row to its nearest reference row."""
+def _search(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
     index = NearestNeighbors(n_neighbors=1, metric="manhattan", algorithm="kd_tree")
     return index.fit(reference).kneighbors(query)[0][:, 0]
+
+
+def _nearest(query: np.ndarray, reference: np.ndarray, numeric: int) -> np.ndarray:
+    """L1 distance from every query row to its nearest reference row.
+
+    The first ``numeric`` columns are numeric, the rest one-hot blocks of 0.5 (see
+    :class:`_MixedEncoder`), so a reference row whose categories differ from the query's lies
+    at least 1 away from it. Each query is therefore matched first on the numeric columns
+    among the reference rows with the same categories, a far smaller search; only the queries
+    whose match there is farther than 1, or that have no such rows, are searched against all
+    reference rows. The distances are those of one search over everything.
+    """
+    if numeric in (0, reference.shape[1]):
+        return _search(query, reference)
+    keys, groups = np.unique(
+        np.vstack([reference[:, numeric:], query[:, numeric:]]), axis=0, return_inverse=True
+    )
+    groups = groups.ravel()
+    reference_group, query_group = groups[: len(reference)], groups[len(reference) :]
+    distances = np.full(len(query), np.inf)
+    for group in np.unique(query_group):
+        rows = reference_group == group
+        if rows.any():
+            asked = query_group == group
+            distances[asked] = _search(query[asked, :numeric], reference[rows, :numeric])
+    farther = distances > 1
+    if farther.any():
+        distances[farther] = _search(query[farther], reference)
+    return distances
 
 
 def distance_to_closest_record(
@@ -410,8 +440,8 @@ def distance_to_closest_record(
     mismatch counts 1; the distance is the average over the columns, so it lies in [0, 1]
     for values inside the reference's range. 0 means an exact copy on these columns.
     """
-    encoded, p = _prepare({"query": query, "reference": reference}, "reference", columns)
-    return _nearest(encoded["query"], encoded["reference"]) / p
+    encoded, p, numeric = _prepare({"query": query, "reference": reference}, "reference", columns)
+    return _nearest(encoded["query"], encoded["reference"], numeric) / p
 
 
 _MISSING = "<missing>"
@@ -456,11 +486,11 @@ def closer_to_training_share(
             f"train and holdout must have the same number of rows for a fair comparison, "
             f"got {len(train)} and {len(holdout)}"
         )
-    encoded, _ = _prepare(
+    encoded, _, numeric = _prepare(
         {"synthetic": synthetic, "train": train, "holdout": holdout}, "train", columns
     )
-    to_train = _nearest(encoded["synthetic"], encoded["train"])
-    to_holdout = _nearest(encoded["synthetic"], encoded["holdout"])
+    to_train = _nearest(encoded["synthetic"], encoded["train"], numeric)
+    to_holdout = _nearest(encoded["synthetic"], encoded["holdout"], numeric)
     return float(np.mean((to_train < to_holdout) + 0.5 * (to_train == to_holdout)))
 
 
@@ -478,13 +508,13 @@ def membership_inference_auc(
     near 0.5 means the attack does no better than a coin; near 1 means the synthetic data
     reveal who was in the training data.
     """
-    encoded, _ = _prepare(
+    encoded, _, numeric = _prepare(
         {"synthetic": synthetic, "members": members, "non_members": non_members},
         "members",
         columns,
     )
-    member_distance = _nearest(encoded["members"], encoded["synthetic"])
-    non_member_distance = _nearest(encoded["non_members"], encoded["synthetic"])
+    member_distance = _nearest(encoded["members"], encoded["synthetic"], numeric)
+    non_member_distance = _nearest(encoded["non_members"], encoded["synthetic"], numeric)
     labels = np.r_[np.ones(len(member_distance)), np.zeros(len(non_member_distance))]
     scores = -np.r_[member_distance, non_member_distance]
     return float(roc_auc_score(labels, scores))

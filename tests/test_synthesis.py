@@ -217,6 +217,45 @@ def test_distance_to_closest_record_known_values():
     )
 
 
+def _gower_by_brute_force(query: pd.DataFrame, reference: pd.DataFrame) -> np.ndarray:
+    """Every pair compared, straight from the definition (range of the reference)."""
+    numeric = [c for c in reference.columns if pd.api.types.is_numeric_dtype(reference[c])]
+    spread = (reference[numeric].max() - reference[numeric].min()).replace(0, 1.0)
+    q, r = query.reset_index(drop=True), reference.reset_index(drop=True)
+    best = []
+    for i in range(len(q)):
+        d = sum((r[c] - q.at[i, c]).abs() / spread[c] for c in numeric)
+        d = d + sum((r[c] != q.at[i, c]).astype(float) for c in r.columns if c not in numeric)
+        best.append(d.min() / len(r.columns))
+    return np.asarray(best)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10_000), far=st.booleans())
+def test_distance_matches_every_pair_compared(seed, far):
+    # The search looks among rows with the query's categories first and searches all rows
+    # only when that match is farther than 1 or missing; it must equal the full comparison.
+    # "far" moves queries out of range and gives them a category no reference row has.
+    rng = np.random.default_rng(seed)
+    reference = make_table(int(rng.integers(2, 60)), seed)
+    query = make_table(int(rng.integers(1, 60)), seed + 1)
+    if far:
+        query.loc[::3, "age"] = query.loc[::3, "age"] + 500
+        query.loc[1::3, "diagnosis"] = "Z99"
+    expected = _gower_by_brute_force(query, reference)
+    np.testing.assert_allclose(distance_to_closest_record(query, reference), expected,
+                               rtol=0, atol=1e-12)
+    numbers_only = ["age", "bmi", "outcome"]
+    np.testing.assert_allclose(
+        distance_to_closest_record(query[numbers_only], reference[numbers_only]),
+        _gower_by_brute_force(query[numbers_only], reference[numbers_only]), rtol=0, atol=1e-12)
+    categories_only = ["sex", "diagnosis"]
+    np.testing.assert_allclose(
+        distance_to_closest_record(query[categories_only], reference[categories_only]),
+        _gower_by_brute_force(query[categories_only], reference[categories_only]),
+        rtol=0, atol=1e-12)
+
+
 def test_the_copula_does_not_copy_and_resists_the_attack(split, synthetic):
     train, holdout = split
     # With five coarse columns some rows coincide by chance: a real patient who was not in
