@@ -117,6 +117,23 @@ def test_standard_errors_shrink_with_more_patients(arrays):
         assert np.all(se_h > se_all)
 
 
+def test_local_update_takes_gradient_steps_on_the_log_loss(arrays):
+    X, y = arrays[0]
+    w = np.linspace(-0.3, 0.3, X.shape[1])
+    # The gradient of the mean log loss by central differences, independent of the package's
+    # own gradient formula.
+    h = 1e-6
+    gradient = np.array([
+        (fed.logistic_loss(w + h * e, X, y) - fed.logistic_loss(w - h * e, X, y)) / (2 * h)
+        for e in np.eye(X.shape[1])
+    ])
+    step = fed.local_update(w, X, y, epochs=1, learning_rate=0.7)
+    np.testing.assert_allclose(step, w - 0.7 * gradient, atol=1e-8)
+    twice = fed.local_update(step, X, y, epochs=1, learning_rate=0.7)
+    np.testing.assert_array_equal(fed.local_update(w, X, y, epochs=2, learning_rate=0.7), twice)
+    assert np.all(w == np.linspace(-0.3, 0.3, X.shape[1]))  # the input is not changed
+
+
 def test_fedavg_on_identical_partitions_equals_centralised(arrays):
     X, y = arrays[0]
     centralised = fed.fit_logistic(X, y)

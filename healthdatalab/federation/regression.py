@@ -92,7 +92,8 @@ def local_update(
     if not isinstance(learning_rate, numbers.Real) or not learning_rate > 0:
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
     for _ in range(int(epochs)):
-        w -= learning_rate * X.T @ (_sigmoid(X @ w) - y) / len(y)
+        # The gradient first, then the scaling: scaling X.T first would copy X every epoch.
+        w -= learning_rate * (X.T @ (_sigmoid(X @ w) - y)) / len(y)
     return w
 
 
