@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import optimize
 
 from healthdatalab.attacks import (
     accuracy_bound,
@@ -49,6 +50,28 @@ def test_exact_answers_reconstruct_every_bit(n, seed):
     for method in ("lp", "least_squares"):
         estimate = reconstruct(queries, answers, method=method)
         assert reconstruction_accuracy(estimate, secret) == 1.0
+
+
+def test_lp_attack_reaches_the_least_total_absolute_error():
+    """The estimate solves min ||queries @ x - answers||_1 over x in [0, 1]^n: checked against
+    the same problem written with one error bound e_i and two inequalities per answer."""
+    rng = np.random.default_rng(12)
+    secret = make_secret(30, 4)
+    queries = random_subset_queries(30, 60, rng)
+    answers = subset_counts(queries, secret) + rng.integers(-3, 4, 60)
+    estimate = reconstruct(queries, answers)
+    q = queries.astype(float)
+    m, n = q.shape
+    reference = optimize.linprog(
+        np.concatenate([np.zeros(n), np.ones(m)]),
+        A_ub=np.block([[q, -np.eye(m)], [-q, -np.eye(m)]]),
+        b_ub=np.concatenate([answers, -answers]).astype(float),
+        bounds=[(0.0, 1.0)] * n + [(0.0, None)] * m,
+        method="highs",
+    )
+    assert reference.status == 0 and reference.fun > 0  # the noise leaves an error
+    assert np.all((estimate >= 0) & (estimate <= 1))
+    assert np.abs(q @ estimate - answers).sum() == pytest.approx(reference.fun, abs=1e-6)
 
 
 def test_small_noise_still_reconstructs():
