@@ -37,7 +37,7 @@ from scipy import stats
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.neighbors import NearestNeighbors
+from sklearn.neighbors import KDTree
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -397,9 +397,13 @@ def _prepare(
     return encoded, len(columns), len(encoder.numeric)
 
 
+#: From this many reference rows on, :func:`_nearest` searches category by category; below
+#: it, one search is quicker than building a tree for each combination of categories.
+_GROUPED_SEARCH_FROM = 2000
+
+
 def _search(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    index = NearestNeighbors(n_neighbors=1, metric="manhattan", algorithm="kd_tree")
-    return index.fit(reference).kneighbors(query)[0][:, 0]
+    return KDTree(reference, metric="manhattan").query(query, k=1)[0][:, 0]
 
 
 def _nearest(query: np.ndarray, reference: np.ndarray, numeric: int) -> np.ndarray:
@@ -407,14 +411,15 @@ def _nearest(query: np.ndarray, reference: np.ndarray, numeric: int) -> np.ndarr
 
     The first ``numeric`` columns are numeric, the rest one-hot blocks of 0.5 (see
     :class:`_MixedEncoder`), so a reference row whose categories differ from the query's lies
-    at least 1 away from it. Each query is therefore matched first on the numeric columns
-    among the reference rows with the same categories, a far smaller search; only the queries
-    whose match there is farther than 1, or that have no such rows, are searched against all
-    reference rows. The distances are those of one search over everything.
+    at least 1 away from it. From :data:`_GROUPED_SEARCH_FROM` reference rows on, each query is
+    therefore matched first on the numeric columns among the reference rows with the same
+    categories, a far smaller search; only the queries whose match there is farther than 1,
+    or that have no such rows, are searched against all reference rows. The distances are
+    those of one search over everything.
     """
-    if numeric in (0, reference.shape[1]):
+    if numeric in (0, reference.shape[1]) or len(reference) < _GROUPED_SEARCH_FROM:
         return _search(query, reference)
-    keys, groups = np.unique(
+    _, groups = np.unique(
         np.vstack([reference[:, numeric:], query[:, numeric:]]), axis=0, return_inverse=True
     )
     groups = groups.ravel()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from healthdatalab import synthesis
 from healthdatalab.synthesis import (
     GaussianCopulaSynthesizer,
     closer_to_training_share,
@@ -242,18 +245,14 @@ def test_distance_matches_every_pair_compared(seed, far):
     if far:
         query.loc[::3, "age"] = query.loc[::3, "age"] + 500
         query.loc[1::3, "diagnosis"] = "Z99"
-    expected = _gower_by_brute_force(query, reference)
-    np.testing.assert_allclose(distance_to_closest_record(query, reference), expected,
-                               rtol=0, atol=1e-12)
-    numbers_only = ["age", "bmi", "outcome"]
-    np.testing.assert_allclose(
-        distance_to_closest_record(query[numbers_only], reference[numbers_only]),
-        _gower_by_brute_force(query[numbers_only], reference[numbers_only]), rtol=0, atol=1e-12)
-    categories_only = ["sex", "diagnosis"]
-    np.testing.assert_allclose(
-        distance_to_closest_record(query[categories_only], reference[categories_only]),
-        _gower_by_brute_force(query[categories_only], reference[categories_only]),
-        rtol=0, atol=1e-12)
+    numbers_only, categories_only = ["age", "bmi", "outcome"], ["sex", "diagnosis"]
+    for grouped_from in (0, synthesis._GROUPED_SEARCH_FROM):  # the search by category, and not
+        with patch.object(synthesis, "_GROUPED_SEARCH_FROM", grouped_from):
+            for columns in (list(reference.columns), numbers_only, categories_only):
+                np.testing.assert_allclose(
+                    distance_to_closest_record(query[columns], reference[columns]),
+                    _gower_by_brute_force(query[columns], reference[columns]),
+                    rtol=0, atol=1e-12)
 
 
 def test_the_copula_does_not_copy_and_resists_the_attack(split, synthetic):
