@@ -87,12 +87,15 @@ def most_isolated(table: pd.DataFrame, columns: Sequence[str], k: int = 1) -> pd
 def _target_features(
     synthetic: pd.DataFrame,
     target: pd.DataFrame,
+    target_codes: pd.Series,
     domain: Mapping[str, Bins | Categories],
     windows: Mapping[str, tuple[float, float]],
 ) -> np.ndarray:
-    """What a synthetic table says about one target record (see the module docstring)."""
+    """What a synthetic table says about one target record (see the module docstring).
+
+    ``target_codes`` is ``encode(target, domain).iloc[0]``, computed once per attack.
+    """
     codes = encode(synthetic, domain)
-    target_codes = encode(target, domain).iloc[0]
     match = {c: (codes[c].to_numpy() == target_codes[c]) for c in domain}
     features = [match[c].mean() for c in domain]
     features += [(match[a] & match[b]).mean() for a, b in combinations(domain, 2)]
@@ -156,6 +159,7 @@ def shadow_attack_generator(
         raise ValueError("reference must hold at least n_train rows")
     numeric = [c for c, spec in domain.items() if isinstance(spec, Bins)]
     windows = _windows(target, reference, numeric)
+    target_codes = encode(target, domain).iloc[0]
     features, labels = [], []
     runs = shadow_runs + test_runs
     for run in range(runs):
@@ -165,7 +169,7 @@ def shadow_attack_generator(
         if member:
             train = pd.concat([train.iloc[1:], target], ignore_index=True)
         synthetic = generate(train.reset_index(drop=True), rng)
-        features.append(_target_features(synthetic, target, domain, windows))
+        features.append(_target_features(synthetic, target, target_codes, domain, windows))
         labels.append(int(member))
     x, y = np.vstack(features), np.asarray(labels)
     attack = RandomForestClassifier(n_estimators=100, min_samples_leaf=2, random_state=0)
