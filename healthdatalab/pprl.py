@@ -33,6 +33,7 @@ typing errors and the true matches.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import numbers
@@ -69,11 +70,16 @@ _MIN_KEY_BYTES = 16
 
 
 def normalise(value: object) -> str:
-    """Lower case, letters and digits only: the form in which both holders encode a value."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+    """Lower case, letters and digits only: the form in which both holders encode a value.
+
+    Every missing scalar (None, NaN of any float type, pd.NA, NaT) is the empty string, and a
+    date or moment in any of Python's, NumPy's or pandas' types is its day, YYYYMMDD, so two
+    holders who store dates differently still encode them alike.
+    """
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return ""
-    if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y%m%d")
+    if isinstance(value, (dt.date, np.datetime64)):
+        return pd.Timestamp(value).strftime("%Y%m%d")
     return "".join(ch for ch in str(value).lower() if ch.isalnum())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 
 import numpy as np
@@ -41,6 +42,30 @@ def test_qgrams_are_padded_and_unique():
     assert qgrams("") == [] and qgrams(None) == []
     assert normalise(" De Vries-Jansen ") == "devriesjansen"
     assert normalise(pd.Timestamp("1980-02-03")) == "19800203"
+
+
+@pytest.mark.parametrize(
+    "missing", [None, float("nan"), np.float32("nan"), pd.NA, pd.NaT, np.datetime64("NaT")]
+)
+def test_every_missing_value_normalises_to_empty(missing):
+    # pd.NaT used to become "nat", and so a pseudonym shared by every record missing a date.
+    assert normalise(missing) == ""
+    assert qgrams(missing) == []
+
+
+@pytest.mark.parametrize(
+    "day",
+    [
+        pd.Timestamp("1980-02-03"),
+        pd.Timestamp("1980-02-03 14:30"),
+        dt.date(1980, 2, 3),
+        dt.datetime(1980, 2, 3, 14, 30),
+        np.datetime64("1980-02-03"),
+        np.datetime64("1980-02-03T14:30"),
+    ],
+)
+def test_a_date_normalises_to_its_day_whatever_its_type(day):
+    assert normalise(day) == "19800203"
 
 
 def test_encoding_is_deterministic_per_key_and_differs_between_keys():
