@@ -157,3 +157,14 @@ def test_make_check_needs_only_its_light_environment():
             if _CHECK_PROVIDES.get(name, name).lower() not in pinned:
                 missing.setdefault(name, []).append(path.name)
     assert not missing, f"not installed by requirements-check.txt: {missing}"
+
+
+def test_the_book_skips_every_environment_the_makefile_makes():
+    """`make book` after `make check` failed: Sphinx read the .rst files of packages in
+    .venv-check and warned that they are in no toctree. Every venv the Makefile creates must be
+    excluded from the book."""
+    makefile = (ROOT / "Makefile").read_text()
+    venvs = set(re.findall(r"^(?:VENV|CHECK_VENV)\s*:=\s*(\S+)", makefile, re.M))
+    assert venvs == {".venv", ".venv-check"}, venvs
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert venvs <= set(config["exclude_patterns"])
