@@ -11,17 +11,27 @@ fails is not stored: myst-nb runs it again in the ordinary way and reports the f
 a failing assertion still fails the build exactly as before.
 
 Two kernels by default on a machine with two cores or more (``PLAYBOOK_JOBS=1 make book``
-runs one at a time, as myst-nb alone does; ``PLAYBOOK_JOBS=N`` sets the pool). On this shared
+runs one at a time; ``PLAYBOOK_JOBS=N`` sets the pool). On this shared
 machine, under heavy load, the Flower/Ray notebook once failed to start its Ray node while
 another notebook ran beside it; Ray's raylet now gets 120 s for that
 (``healthdatalab/federation/flower_app.py``), and a notebook that still fails in the pool only
 costs time: myst-nb runs it again alone, as above.
+
+Every kernel the build starts listens on Unix-domain sockets in a private folder (mode 0700,
+removed afterwards), not on TCP ports of 127.0.0.1: nothing else on the machine can connect to
+it, and ipykernel (7.3 and later) has no reason to warn, as it does for each kernel on TCP
+without CurveZMQ keys, into the build log. So that no kernel is started the other way, this
+pool runs every notebook that is not cached, even one alone; only a notebook that failed here
+is run again by myst-nb, and that build fails anyway.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,6 +46,26 @@ def _jobs() -> int:
     if value.isdigit() and int(value) > 0:
         return int(value)
     return min(2, os.cpu_count() or 1)
+
+
+def local_socket_kernel_manager(folder: Path) -> type:
+    """A kernel manager class whose kernels listen on Unix-domain sockets inside ``folder``.
+
+    Each kernel gets its own name in the folder: jupyter_client's default name for IPC sockets
+    is shared by kernels started at the same time, which then read each other's messages.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum, default
+
+    class LocalSocketKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            # Short, so that "<ip>-<n>" stays within the 107 bytes a socket path may have.
+            return str(folder / uuid.uuid4().hex[:16])
+
+    return LocalSocketKernelManager
 
 
 def _to_execute(app: Sphinx, docnames: list[str], cache) -> list[tuple[Path, object]]:
@@ -65,7 +95,7 @@ def _to_execute(app: Sphinx, docnames: list[str], cache) -> list[tuple[Path, obj
 
 def _pre_execute(app: Sphinx, env, docnames: list[str]) -> None:
     config = getattr(env, "mystnb_config", None)
-    if config is None or config.execution_mode != "cache" or _jobs() < 2:
+    if config is None or config.execution_mode != "cache":
         return
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
@@ -73,11 +103,13 @@ def _pre_execute(app: Sphinx, env, docnames: list[str]) -> None:
 
     cache = get_cache(config.execution_cache_path)
     pending = _to_execute(app, sorted(docnames), cache)
-    if len(pending) < 2:
-        return  # nothing to gain over myst-nb's own execution
+    if not pending:
+        return
     jobs = min(_jobs(), len(pending))
-    logger.info(f"executing {len(pending)} notebooks in parallel ({jobs} kernels)")
+    logger.info(f"executing {len(pending)} notebooks ({jobs} kernels at a time)")
     start = time.perf_counter()
+    sockets = Path(tempfile.mkdtemp(prefix="playbook-kernels-"))  # mode 0700
+    manager_class = local_socket_kernel_manager(sockets)
 
     def run(item):
         path, notebook, _ = item
@@ -88,13 +120,17 @@ def _pre_execute(app: Sphinx, env, docnames: list[str]) -> None:
             timeout=config.execution_timeout,
             allow_errors=config.execution_allow_errors,
             meta_override=True,
+            kernel_manager_class=manager_class,
         )
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(run, pending))
+    try:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(run, pending))
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
     for (path, notebook, read_fmt), result in zip(pending, results, strict=True):
         if result.err is not None:
-            logger.info(f"{path.name}: failed in parallel; myst-nb runs it again to report it")
+            logger.info(f"{path.name}: failed; myst-nb runs it again to report the failing cell")
             continue
         kwargs = {"read_data": read_fmt} if read_fmt is not None else {}
         record = cache.add_nb_to_project(str(path), **kwargs)
@@ -104,7 +140,7 @@ def _pre_execute(app: Sphinx, env, docnames: list[str]) -> None:
             overwrite=True,
         )
         logger.info(f"{path.name}: executed in {result.time:.1f} s")
-    logger.info(f"parallel execution done in {time.perf_counter() - start:.1f} s")
+    logger.info(f"notebook execution done in {time.perf_counter() - start:.1f} s")
 
 
 def setup(app: Sphinx) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +23,8 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_SECONDS = 30.0
+sys.path.insert(0, str(ROOT / "_ext"))
+from playbook_execute import local_socket_kernel_manager  # noqa: E402  (kernels as the build starts them)
 
 
 def _cell_seconds(cell) -> float:
@@ -36,15 +40,20 @@ def _cell_seconds(cell) -> float:
 def run(path: Path) -> tuple[float, list[tuple[float, str]]]:
     """Wall time of the whole notebook, kernel start included, and each code cell's time."""
     notebook = jupytext.read(path)
+    sockets = Path(tempfile.mkdtemp(prefix="playbook-kernels-"))
     client = NotebookClient(
         notebook,
         timeout=600,
         kernel_name="python3",
+        kernel_manager_class=local_socket_kernel_manager(sockets),
         record_timing=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
-    client.execute(env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        client.execute(env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
     seconds = time.perf_counter() - start
     cells = [
         (_cell_seconds(cell), cell.source.strip().splitlines()[0] if cell.source.strip() else "")

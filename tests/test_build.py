@@ -127,6 +127,11 @@ def test_a_notebook_that_passes_builds(tmp_path):
     )
     result = build_book(book, timeout=300)
     assert result.returncode == 0, result.log[-3000:]
+    # Nothing in the log either, the kernel's own lines included (it writes to the build's
+    # stderr): a kernel on TCP would warn there, and ipykernel 7.2 could print a ZMQError
+    # traceback while shutting down (tests/test_execute.py).
+    noise = [line for line in result.log.splitlines() if re.search(r"WARNING|ERROR", line)]
+    assert not noise, noise
 
 
 def test_bibliography_has_no_tex_artefacts_or_escaped_links(book):
