@@ -12,6 +12,7 @@ from healthdatalab import federation as fed
 from healthdatalab.cohort import generate_cohort
 from healthdatalab.dp_synthesis import COHORT_DOMAIN
 from healthdatalab.membership import (
+    _distance_to_target,
     attribute_inference_model,
     attribute_inference_synthetic,
     most_isolated,
@@ -45,6 +46,24 @@ def test_shadow_attack_catches_a_copier(population):
         n_train=60, shadow_runs=20, test_runs=20,
     )  # fmt: skip
     assert result.auc >= 0.95 and result.distance_auc >= 0.95
+
+
+def test_distance_to_target_is_in_each_columns_own_units(population):
+    """What the attack's distance feature is, stated and pinned.
+
+    It used to come from ``distance_to_closest_record(synthetic, target)``: the Gower distance
+    with the one-row target as the reference, whose ranges (all 0, replaced by 1) left every
+    numeric column in its own units. The code now says so; the values are the same.
+    """
+    from healthdatalab.synthesis import distance_to_closest_record
+
+    target, reference = population.iloc[[0]], population.iloc[1:]
+    older = target.assign(age=target["age"] + 18, sex="F" if target["sex"].iloc[0] == "M" else "M")
+    synthetic = pd.concat([older, target, reference.iloc[:300]], ignore_index=True)
+    distances = _distance_to_target(synthetic, target, COHORT_DOMAIN)
+    assert distances[:2] == pytest.approx([(18 + 1) / len(COLUMNS), 0.0])
+    legacy = distance_to_closest_record(synthetic, target, COLUMNS)
+    assert distances == pytest.approx(legacy)
 
 
 def test_shadow_attack_is_near_chance_on_a_generator_that_ignores_its_data(population):
