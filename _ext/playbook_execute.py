@@ -68,6 +68,19 @@ def local_socket_kernel_manager(folder: Path) -> type:
     return LocalSocketKernelManager
 
 
+#: A Unix socket's path may have 107 bytes; a kernel's are "<folder>/<16 hex digits>-<n>".
+_SOCKET_PATH_MAX = 107
+
+
+def socket_folder() -> Path:
+    """A new private folder (mode 0700) for the kernels' sockets, in the temporary directory,
+    or in /tmp when $TMPDIR is too long a path for the sockets inside it."""
+    base = tempfile.gettempdir()
+    if len(os.fsencode(base)) + len("/playbook-kernels-12345678/") + 16 + 4 > _SOCKET_PATH_MAX:
+        base = "/tmp"
+    return Path(tempfile.mkdtemp(prefix="playbook-kernels-", dir=base))
+
+
 def _to_execute(app: Sphinx, docnames: list[str], cache) -> list[tuple[Path, object]]:
     from myst_nb.core.read import create_nb_reader
 
@@ -108,7 +121,7 @@ def _pre_execute(app: Sphinx, env, docnames: list[str]) -> None:
     jobs = min(_jobs(), len(pending))
     logger.info(f"executing {len(pending)} notebooks ({jobs} kernels at a time)")
     start = time.perf_counter()
-    sockets = Path(tempfile.mkdtemp(prefix="playbook-kernels-"))  # mode 0700
+    sockets = socket_folder()
     manager_class = local_socket_kernel_manager(sockets)
 
     def run(item):

@@ -13,7 +13,6 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +23,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_SECONDS = 30.0
 sys.path.insert(0, str(ROOT / "_ext"))
-from playbook_execute import local_socket_kernel_manager  # noqa: E402  (kernels as the build starts them)
+from playbook_execute import local_socket_kernel_manager, socket_folder  # noqa: E402  (as the build)
 
 
 def _cell_seconds(cell) -> float:
@@ -40,7 +39,7 @@ def _cell_seconds(cell) -> float:
 def run(path: Path) -> tuple[float, list[tuple[float, str]]]:
     """Wall time of the whole notebook, kernel start included, and each code cell's time."""
     notebook = jupytext.read(path)
-    sockets = Path(tempfile.mkdtemp(prefix="playbook-kernels-"))
+    sockets = socket_folder()
     client = NotebookClient(
         notebook,
         timeout=600,

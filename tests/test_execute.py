@@ -83,3 +83,24 @@ def test_build_kernels_listen_on_unix_sockets_in_their_folder(tmp_path):
     assert len(sockets) == 10
     assert all(is_socket and size < 108 for is_socket, size in sockets.values()), sockets
     assert not list(folder.iterdir()), "a kernel left its socket files behind"
+
+
+def test_socket_folder_is_private_and_short_enough_even_with_a_long_tmpdir(tmp_path, monkeypatch):
+    import tempfile
+
+    execute = _execute_extension()
+    long_tmp = tmp_path / ("t" * 90)
+    long_tmp.mkdir()
+    for base in (None, long_tmp):
+        if base is not None:
+            monkeypatch.setenv("TMPDIR", str(base))
+            monkeypatch.setattr(tempfile, "tempdir", None)  # re-read $TMPDIR
+        folder = execute.socket_folder()
+        try:
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+            longest = folder / ("f" * 16 + "-5")
+            assert len(str(longest).encode()) <= execute._SOCKET_PATH_MAX
+            if base is not None:
+                assert folder.parent == Path("/tmp")
+        finally:
+            folder.rmdir()
