@@ -14,6 +14,10 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # JupyterLab refuses to run as root (as in a container) unless told to; it listens on loopback.
 LAB_ARGS ?=
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+# Its kernels listen on Unix-domain sockets in a new private folder, removed when the lab stops,
+# not on TCP ports (which any local user could reach, and which ipykernel warns about), as the
+# book's build does.
+LAB_KERNELS = --KernelManager.transport=ipc --MappingKernelManager.connection_dir="$$sockets"
 
 .PHONY: book test check lab serve bench browser lock clean python-version
 
@@ -76,7 +80,8 @@ check: $(CHECK_VENV)/.installed
 lab: $(STAMP)
 	mkdir -p $(VENV)/share/jupyter/lab/settings
 	cp .jupyter-lab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
-	$(BIN)/jupyter lab --ip=127.0.0.1 $(LAB_ROOT) $(LAB_ARGS) notebooks/
+	sockets=$$(mktemp -d) && trap 'rm -rf "$$sockets"' EXIT INT TERM && \
+	$(BIN)/jupyter lab --ip=127.0.0.1 $(LAB_ROOT) $(LAB_KERNELS) $(LAB_ARGS) notebooks/
 
 serve: book
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html

@@ -139,3 +139,13 @@ def test_a_myst_notebook_opens_as_a_notebook_and_imports_the_package(lab):
         "import healthdatalab, pathlib\nprint(pathlib.Path(healthdatalab.__file__).resolve())",
     )
     assert Path(printed.strip()).is_relative_to(ROOT), printed
+    # The kernel listens on Unix-domain sockets in a private folder, as the build's kernels do.
+    printed = _run(
+        base,
+        token,
+        session["kernel"]["id"],
+        "import os\nfrom ipykernel.kernelapp import IPKernelApp\n"
+        "app = IPKernelApp.instance()\nfolder = os.path.dirname(app.ip)\n"
+        "print(app.transport, oct(os.stat(folder).st_mode & 0o777))",
+    )
+    assert printed.split() == ["ipc", "0o700"], printed
