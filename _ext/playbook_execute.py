@@ -7,26 +7,28 @@ waits for the sum of the notebooks' run times. Here, just before reading, every 
 read is parsed with myst-nb's own reader (so the cache key is the one myst-nb looks up), those
 without a cached result run in a pool of ``PLAYBOOK_JOBS`` kernels, and each success is
 stored in the cache. myst-nb then finds them there. A notebook that
-fails is not stored: myst-nb runs it again in the ordinary way and reports the failing cell, so
-a failing assertion still fails the build exactly as before.
+fails runs once more on its own; if it fails again it is not stored, and myst-nb runs it in the
+ordinary way and reports the failing cell, so a failing assertion still fails the build exactly
+as before.
 
 Two kernels by default on a machine with two cores or more (``PLAYBOOK_JOBS=1 make book``
 runs one at a time; ``PLAYBOOK_JOBS=N`` sets the pool). On this shared
 machine, under heavy load, the Flower/Ray notebook once failed to start its Ray node while
 another notebook ran beside it; Ray's raylet now gets 120 s for that
 (``healthdatalab/federation/flower_app.py``), and a notebook that still fails in the pool only
-costs time: myst-nb runs it again alone, as above.
+costs time: it runs again alone, as above.
 
 Every kernel the build starts listens on Unix-domain sockets in a private folder (mode 0700,
 removed afterwards), not on TCP ports of 127.0.0.1: nothing else on the machine can connect to
 it, and ipykernel (7.3 and later) has no reason to warn, as it does for each kernel on TCP
 without CurveZMQ keys, into the build log. So that no kernel is started the other way, this
-pool runs every notebook that is not cached, even one alone; only a notebook that failed here
-is run again by myst-nb, and that build fails anyway.
+pool runs every notebook that is not cached, even one alone, and retries a failure itself; only
+a notebook that failed twice is run by myst-nb (over TCP), and that build fails anyway.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -125,30 +127,42 @@ def _pre_execute(app: Sphinx, env, docnames: list[str]) -> None:
     manager_class = local_socket_kernel_manager(sockets)
 
     def run(item):
+        """The executed copy of the notebook, or None if a cell failed or the kernel died."""
         path, notebook, _ = item
         cwd = str(path.parent) if not config.execution_in_temp else None
-        return single_nb_execution(
-            notebook,
-            cwd=cwd,
-            timeout=config.execution_timeout,
-            allow_errors=config.execution_allow_errors,
-            meta_override=True,
-            kernel_manager_class=manager_class,
-        )
+        try:
+            result = single_nb_execution(
+                copy.deepcopy(notebook),
+                cwd=cwd,
+                timeout=config.execution_timeout,
+                allow_errors=config.execution_allow_errors,
+                meta_override=True,
+                kernel_manager_class=manager_class,
+            )
+        except Exception as error:  # noqa: BLE001  (myst-nb's own run below reports it)
+            logger.info(f"{path.name}: {type(error).__name__} while executing")
+            return None
+        return result if result.err is None else None
 
     try:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(run, pending))
+        # A notebook can fail for want of resources beside another one (the Flower/Ray notebook
+        # under load once did): each failure runs once more, alone and still on local sockets.
+        for index, item in enumerate(pending):
+            if results[index] is None:
+                logger.info(f"{item[0].name}: failed; running it once more on its own")
+                results[index] = run(item)
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
-    for (path, notebook, read_fmt), result in zip(pending, results, strict=True):
-        if result.err is not None:
-            logger.info(f"{path.name}: failed; myst-nb runs it again to report the failing cell")
+    for (path, _, read_fmt), result in zip(pending, results, strict=True):
+        if result is None:
+            logger.info(f"{path.name}: failed again; myst-nb runs it to report the failing cell")
             continue
         kwargs = {"read_data": read_fmt} if read_fmt is not None else {}
         record = cache.add_nb_to_project(str(path), **kwargs)
         cache.cache_notebook_bundle(
-            CacheBundleIn(notebook, record.uri, data={"execution_seconds": result.time}),
+            CacheBundleIn(result.nb, record.uri, data={"execution_seconds": result.time}),
             check_validity=False,
             overwrite=True,
         )

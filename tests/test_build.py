@@ -113,6 +113,27 @@ def test_a_failing_notebook_cell_fails_the_build(tmp_path):
     assert "arithmetic broke" in result.log
 
 
+def test_a_notebook_failing_once_is_run_again_quietly(tmp_path):
+    """A notebook that fails once for want of resources (as the Flower/Ray one did under load)
+    runs again in the build's own pool, on local sockets: the build passes with a clean log.
+    Left to myst-nb, the second run would start a TCP kernel, whose warning fails the build's
+    zero-warning test."""
+    cell = (
+        "from pathlib import Path\n"
+        "marker = Path('ran-once')\n"
+        "if not marker.exists():\n"
+        "    marker.write_text('')\n"
+        "    raise RuntimeError('out of resources, this time only')\n"
+    )
+    book = _mini_book(tmp_path, NOTEBOOK_HEADER + f"```{{code-cell}} ipython3\n{cell}```\n")
+    result = build_book(book, timeout=300)
+    assert result.returncode == 0, result.log[-3000:]
+    assert (book / "ran-once").exists()  # so the first run did fail
+    assert "running it once more on its own" in result.log
+    noise = [line for line in result.log.splitlines() if re.search(r"WARNING|ERROR", line)]
+    assert not noise, noise
+
+
 def test_an_unknown_citation_fails_the_build(tmp_path):
     book = _mini_book(tmp_path, "# Page\n\nA claim {cite}`nosuchkey2099`.\n")
     result = build_book(book, timeout=300)
