@@ -7,9 +7,9 @@ waits for the sum of the notebooks' run times. Here, just before reading, every 
 read is parsed with myst-nb's own reader (so the cache key is the one myst-nb looks up), those
 without a cached result run in a pool of ``PLAYBOOK_JOBS`` kernels, and each success is
 stored in the cache. myst-nb then finds them there. A notebook that
-fails runs once more on its own; if it fails again it is not stored, and myst-nb runs it in the
-ordinary way and reports the failing cell, so a failing assertion still fails the build exactly
-as before.
+failed beside another one runs once more on its own; a notebook that failed on its own is not
+stored, and myst-nb runs it in the ordinary way and reports the failing cell, so a failing
+assertion still fails the build exactly as before.
 
 Two kernels by default on a machine with two cores or more (``PLAYBOOK_JOBS=1 make book``
 runs one at a time; ``PLAYBOOK_JOBS=N`` sets the pool). On this shared
@@ -23,7 +23,7 @@ removed afterwards), not on TCP ports of 127.0.0.1: nothing else on the machine 
 it, and ipykernel (7.3 and later) has no reason to warn, as it does for each kernel on TCP
 without CurveZMQ keys, into the build log. So that no kernel is started the other way, this
 pool runs every notebook that is not cached, even one alone, and retries a failure itself; only
-a notebook that failed twice is run by myst-nb (over TCP), and that build fails anyway.
+a notebook that failed on its own is run by myst-nb (over TCP), and that build fails anyway.
 """
 
 from __future__ import annotations
@@ -148,9 +148,10 @@ def _pre_execute(app: Sphinx, env, docnames: list[str]) -> None:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(run, pending))
         # A notebook can fail for want of resources beside another one (the Flower/Ray notebook
-        # under load once did): each failure runs once more, alone and still on local sockets.
+        # under load once did): each such failure runs once more, alone, still on local sockets.
+        # A notebook that failed alone is not retried: myst-nb runs it and reports the cell.
         for index, item in enumerate(pending):
-            if results[index] is None:
+            if results[index] is None and jobs > 1:
                 logger.info(f"{item[0].name}: failed; running it once more on its own")
                 results[index] = run(item)
     finally:

@@ -114,8 +114,8 @@ def test_a_failing_notebook_cell_fails_the_build(tmp_path):
 
 
 def test_a_notebook_failing_once_is_run_again_quietly(tmp_path):
-    """A notebook that fails once for want of resources (as the Flower/Ray one did under load)
-    runs again in the build's own pool, on local sockets: the build passes with a clean log.
+    """A notebook that fails once beside another (as the Flower/Ray one did under load) runs
+    again alone in the build's own pool, on local sockets: the build passes with a clean log.
     Left to myst-nb, the second run would start a TCP kernel, whose warning fails the build's
     zero-warning test."""
     cell = (
@@ -126,7 +126,11 @@ def test_a_notebook_failing_once_is_run_again_quietly(tmp_path):
         "    raise RuntimeError('out of resources, this time only')\n"
     )
     book = _mini_book(tmp_path, NOTEBOOK_HEADER + f"```{{code-cell}} ipython3\n{cell}```\n")
-    result = build_book(book, timeout=300)
+    # A second notebook, so that the first one fails beside another (two kernels at a time).
+    (book / "other.md").write_text(NOTEBOOK_HEADER + "```{code-cell} ipython3\n1 + 1\n```\n")
+    with (book / "_toc.yml").open("a") as toc:
+        toc.write("  - file: other\n")
+    result = build_book(book, timeout=300, env={"PLAYBOOK_JOBS": "2"})
     assert result.returncode == 0, result.log[-3000:]
     assert (book / "ran-once").exists()  # so the first run did fail
     assert "running it once more on its own" in result.log
