@@ -158,7 +158,7 @@ def _pre_execute(app: Sphinx, env, docnames: list[str]) -> None:
         shutil.rmtree(sockets, ignore_errors=True)
     for (path, _, read_fmt), result in zip(pending, results, strict=True):
         if result is None:
-            logger.info(f"{path.name}: failed again; myst-nb runs it to report the failing cell")
+            logger.info(f"{path.name}: failed; myst-nb runs it to report the failing cell")
             continue
         kwargs = {"read_data": read_fmt} if read_fmt is not None else {}
         record = cache.add_nb_to_project(str(path), **kwargs)
